@@ -1,0 +1,44 @@
+"""ragindex: index folders of documents and code into Qdrant and search them semantically.
+
+from ragindex import Index
+with Index.open() as index:
+    index.ingest(["docs/"])
+    for hit in index.search("how do I configure logging?", k=5):
+        print(hit.score, hit.source, hit.text[:80])
+"""
+
+from ragindex.api import AsyncIndex, Index
+from ragindex.config import Settings
+from ragindex.errors import (
+    CollectionMismatchError,
+    ConfigError,
+    EmbeddingError,
+    EmbeddingServerUnavailable,
+    RagindexError,
+    SourceError,
+    StoreError,
+    StoreLockedError,
+)
+from ragindex.pipeline import Progress
+from ragindex.types import Filters, Hit, IngestReport
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsyncIndex",
+    "CollectionMismatchError",
+    "ConfigError",
+    "EmbeddingError",
+    "EmbeddingServerUnavailable",
+    "Filters",
+    "Hit",
+    "Index",
+    "IngestReport",
+    "Progress",
+    "RagindexError",
+    "Settings",
+    "SourceError",
+    "StoreError",
+    "StoreLockedError",
+    "__version__",
+]

@@ -1,0 +1,279 @@
+"""The public Python API: `AsyncIndex` (the core) and `Index`, its thin synchronous wrapper.
+
+The CLI and the UI use only this module's classes; every capability is here first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Coroutine, Iterable, Mapping
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ragindex import sparse
+from ragindex.config import Settings
+from ragindex.discovery import Discovery
+from ragindex.factory import make_chunker, make_embedder, make_store
+from ragindex.pipeline import IngestLimits, IngestPipeline, ProgressCallback
+from ragindex.search import QueryTask, Searcher
+from ragindex.store.schema import check_spec
+from ragindex.types import CollectionSpec, Filters, Hit, IngestReport, SearchMode
+
+T = TypeVar("T")
+FiltersLike = Filters | Mapping[str, str | None] | None
+
+
+class AsyncIndex:
+    """One index: a store and an embedder, opened once and shared by every call."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.embedder = make_embedder(settings)
+        self.store = make_store(settings)
+        self.spec = CollectionSpec(
+            model=self.embedder.model,
+            dimension=self.embedder.dimension,
+            sparse_scheme=sparse.SCHEME,
+        )
+        self._searcher = Searcher(
+            self.embedder,
+            self.store,
+            general_task=settings.query_task,
+            code_task=settings.code_query_task,
+        )
+        self._opened_for_writing = False
+
+    @classmethod
+    async def open(cls, settings: Settings | None = None) -> AsyncIndex:
+        """Open the index the settings describe (default: `Settings.load()`, i.e. env + toml).
+
+        Refuses an existing collection built with another model or dimension."""
+        index = cls(settings or Settings.load())
+        try:
+            recorded = await index.store.open(None)
+            if recorded is not None:
+                check_spec(recorded, index.spec, index.store.location)
+        except BaseException:
+            await index.aclose()
+            raise
+        return index
+
+    async def ingest(
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        *,
+        progress: ProgressCallback | None = None,
+        stop: asyncio.Event | None = None,
+    ) -> IngestReport:
+        """Index files and folders: new and changed files are (re)embedded, unchanged ones are
+        skipped, files deleted from an ingested folder leave the index."""
+        if not self._opened_for_writing:
+            await self.store.open(self.spec)
+            self._opened_for_writing = True
+        settings = self.settings
+        discovery = Discovery(
+            max_bytes=int(settings.max_file_mb * 1_000_000),
+            excludes=settings.exclude,
+            follow_symlinks=settings.follow_symlinks,
+            portable=settings.portable_paths,
+            store_home=None if settings.qdrant_url else settings.home,
+        )
+        remote = bool(settings.embed_urls)
+        limits = IngestLimits(
+            max_file_bytes=int(settings.max_file_mb * 1_000_000),
+            max_pdf_pages=settings.pdf_max_pages,
+            file_timeout_s=settings.file_timeout_s,
+            # a remote server wants many inputs in flight; the local model one window at a time
+            window_chunks=settings.embed_max_inputs * 4 if remote else 64,
+            window_tokens=settings.embed_batch_tokens * 4 if remote else 16384,
+            windows_in_flight=max(4, settings.embed_max_concurrency // 4) if remote else 2,
+            prepare_workers=2,
+        )
+        pipeline = IngestPipeline(
+            store=self.store,
+            embedder=self.embedder,
+            chunker=make_chunker(settings, self.embedder),
+            discovery=discovery,
+            limits=limits,
+            progress=progress,
+        )
+        return await pipeline.run([Path(path) for path in paths], stop=stop)
+
+    async def search(
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        mode: SearchMode = "hybrid",
+        filters: FiltersLike = None,
+        task: QueryTask | str = "auto",
+    ) -> list[Hit]:
+        """The `k` best chunks for `query`. `filters` narrows by language, kind (code, text, pdf)
+        and path prefix (a folder or file); `task` picks the query instruction."""
+        return await self._searcher.search(
+            query, limit=k, mode=mode, filters=self._filters(filters), task=task
+        )
+
+    async def stats(self) -> dict[str, Any]:
+        """Documents, chunks, model, dimension, store location and size, embedder metrics."""
+        store_stats = await self.store.stats()
+        return {
+            "documents": store_stats.documents,
+            "chunks": store_stats.chunks,
+            "model": self.spec.model,
+            "dimension": self.spec.dimension,
+            "sparse_scheme": self.spec.sparse_scheme,
+            "store": store_stats.location,
+            "store_bytes": store_stats.size_bytes,
+            "embedder": self.embedder.metrics(),
+        }
+
+    async def optimize(self) -> bool:
+        """Build the store's search index now (see `ragindex optimize`); False if nothing to do."""
+        await self.store.open(None)
+        return await self.store.optimize()
+
+    async def aclose(self) -> None:
+        try:
+            await self.store.close()
+        finally:
+            await self.embedder.aclose()
+
+    async def __aenter__(self) -> AsyncIndex:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def _filters(self, filters: FiltersLike) -> Filters:
+        if filters is None:
+            return Filters()
+        if not isinstance(filters, Filters):
+            unknown = set(filters) - {"language", "kind", "path", "path_prefix"}
+            if unknown:
+                raise ValueError(f"unknown filter(s): {', '.join(sorted(unknown))}")
+            filters = Filters(
+                language=filters.get("language") or None,
+                kind=filters.get("kind") or None,
+                path_prefix=filters.get("path") or filters.get("path_prefix") or None,
+            )
+        prefix = filters.path_prefix
+        if prefix and not self.settings.portable_paths:
+            # sources are stored as absolute paths: a relative prefix means "from here"
+            prefix = Path(os.path.abspath(prefix)).as_posix()
+        elif prefix:
+            prefix = prefix.strip("/")
+        return Filters(language=filters.language, kind=filters.kind, path_prefix=prefix)
+
+
+class Index:
+    """The synchronous face of `AsyncIndex`, for scripts, notebooks, the CLI and the UI.
+
+    It runs the async core on a private event loop in a background thread, so it can be used
+    from code that has its own loop (Streamlit, Jupyter) as well as from plain scripts.
+    """
+
+    def __init__(self, core: AsyncIndex, loop: asyncio.AbstractEventLoop, thread: threading.Thread):
+        self._core = core
+        self._loop = loop
+        self._thread = thread
+
+    @classmethod
+    def open(cls, settings: Settings | None = None) -> Index:
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="ragindex-loop", daemon=True)
+        thread.start()
+        try:
+            core = asyncio.run_coroutine_threadsafe(AsyncIndex.open(settings), loop).result()
+        except BaseException:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join()
+            loop.close()
+            raise
+        return cls(core, loop, thread)
+
+    @property
+    def settings(self) -> Settings:
+        return self._core.settings
+
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        future: Future[T] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        return future.result()
+
+    def ingest(
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        *,
+        progress: ProgressCallback | None = None,
+        stop: threading.Event | None = None,
+    ) -> IngestReport:
+        """Index files and folders (see `AsyncIndex.ingest`). Ctrl-C, or setting `stop`, ends the
+        run cleanly: documents committed so far stay, the report says `interrupted`."""
+        async_stop = self._run(_make_event())
+        future = asyncio.run_coroutine_threadsafe(
+            self._core.ingest(list(paths), progress=progress, stop=async_stop), self._loop
+        )
+        watcher = None
+        if stop is not None:
+            watcher = threading.Thread(
+                target=_forward_stop, args=(stop, future, async_stop, self._loop), daemon=True
+            )
+            watcher.start()
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            self._loop.call_soon_threadsafe(async_stop.set)
+            return future.result()
+
+    def search(
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        mode: SearchMode = "hybrid",
+        filters: FiltersLike = None,
+        task: QueryTask | str = "auto",
+    ) -> list[Hit]:
+        """The `k` best chunks for `query` (see `AsyncIndex.search`)."""
+        return self._run(self._core.search(query, k=k, mode=mode, filters=filters, task=task))
+
+    def stats(self) -> dict[str, Any]:
+        return self._run(self._core.stats())
+
+    def optimize(self) -> bool:
+        return self._run(self._core.optimize())
+
+    def close(self) -> None:
+        if self._loop.is_closed():
+            return
+        try:
+            self._run(self._core.aclose())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
+            self._loop.close()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+async def _make_event() -> asyncio.Event:
+    return asyncio.Event()  # created on the index's loop, which it belongs to
+
+
+def _forward_stop(
+    stop: threading.Event,
+    future: Future[IngestReport],
+    async_stop: asyncio.Event,
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    while not future.done():
+        if stop.wait(0.2):
+            loop.call_soon_threadsafe(async_stop.set)
+            return

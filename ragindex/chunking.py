@@ -1,0 +1,181 @@
+"""`Document` → `Chunk`s: token-measured, language-aware splitting with langchain-text-splitters.
+
+Code splits at its language's definitions, Markdown at its headings, prose at paragraphs and
+sentences; every size is counted in tokens of the embedding model's tokenizer, and no chunk is
+ever longer than the model's context.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
+
+from ragindex.tokens import Tokenizer, truncate_to_tokens
+from ragindex.types import Chunk, Document
+
+# Document.format -> the splitter's separators; formats not listed split as prose
+_SPLITTER_LANGUAGES: dict[str, Language] = {
+    "python": Language.PYTHON,
+    "rust": Language.RUST,
+    "javascript": Language.JS,
+    "typescript": Language.TS,
+    "go": Language.GO,
+    "java": Language.JAVA,
+    "kotlin": Language.KOTLIN,
+    "c": Language.C,
+    "cpp": Language.CPP,
+    "csharp": Language.CSHARP,
+    "php": Language.PHP,
+    "ruby": Language.RUBY,
+    "scala": Language.SCALA,
+    "swift": Language.SWIFT,
+    "lua": Language.LUA,
+    "perl": Language.PERL,
+    "haskell": Language.HASKELL,
+    "elixir": Language.ELIXIR,
+    "r": Language.R,
+    "powershell": Language.POWERSHELL,
+    "proto": Language.PROTO,
+    "solidity": Language.SOL,
+    "markdown": Language.MARKDOWN,
+    "rst": Language.RST,
+    "latex": Language.LATEX,
+}
+# prose: paragraphs, lines, then sentence ends of Latin and CJK scripts, then words
+_PROSE_SEPARATORS = [
+    "\n\n",
+    "\n",
+    "。",
+    "！",
+    "？",
+    ". ",
+    "! ",
+    "? ",
+    "；",
+    "; ",
+    "，",
+    ", ",
+    " ",
+    "",
+]
+_MARKDOWN_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkingPolicy:
+    chunk_tokens: int
+    overlap_tokens: int
+    max_tokens: int  # the model's context: a hard ceiling no chunk may exceed
+
+    def __post_init__(self) -> None:
+        if self.chunk_tokens > self.max_tokens:
+            object.__setattr__(self, "chunk_tokens", self.max_tokens)
+        if self.overlap_tokens >= self.chunk_tokens:
+            object.__setattr__(self, "overlap_tokens", self.chunk_tokens // 4)
+
+
+class Chunker:
+    """Splits documents into chunks; one instance per index (splitters are built once)."""
+
+    def __init__(self, tokenizer: Tokenizer, policy: ChunkingPolicy) -> None:
+        self.tokenizer = tokenizer
+        self.policy = policy
+        self._splitters: dict[str, RecursiveCharacterTextSplitter] = {}
+
+    def _splitter(self, document_format: str) -> RecursiveCharacterTextSplitter:
+        language = _SPLITTER_LANGUAGES.get(document_format)
+        key = language.value if language else "prose"
+        if key not in self._splitters:
+            separators = (
+                RecursiveCharacterTextSplitter.get_separators_for_language(language)
+                if language
+                else _PROSE_SEPARATORS
+            )
+            self._splitters[key] = RecursiveCharacterTextSplitter(
+                separators=separators,
+                is_separator_regex=language is not None,
+                keep_separator="start",
+                chunk_size=self.policy.chunk_tokens,
+                chunk_overlap=self.policy.overlap_tokens,
+                length_function=self.tokenizer.count,
+            )
+        return self._splitters[key]
+
+    def chunk(self, document: Document) -> list[Chunk]:
+        text = document.text
+        newline_offsets = [match.start() for match in re.finditer("\n", text)]
+        page_starts = [page.start for page in document.pages]
+        headings = _heading_index(text) if document.format == "markdown" else None
+        chunks: list[Chunk] = []
+        for piece, start in self._pieces(document):
+            if not piece.strip():
+                continue  # embedding servers reject blank inputs, and they carry nothing
+            end = start + len(piece)
+            chunks.append(
+                Chunk(
+                    source=document.source,
+                    index=len(chunks),
+                    text=piece,
+                    start=start,
+                    end=end,
+                    tokens=self.tokenizer.count(piece),
+                    line_start=bisect.bisect_right(newline_offsets, start - 1) + 1,
+                    line_end=bisect.bisect_right(newline_offsets, max(start, end - 1) - 1) + 1,
+                    page=(
+                        document.pages[bisect.bisect_right(page_starts, start) - 1].number
+                        if document.pages
+                        else None
+                    ),
+                    heading=_heading_at(headings, start) if headings else None,
+                )
+            )
+        return chunks
+
+    def _pieces(self, document: Document) -> Iterator[tuple[str, int]]:
+        """Split text with its character offset; over-long pieces are cut to the context.
+
+        A PDF is split page by page, so that every chunk cites exactly one page."""
+        text = document.text
+        bounds = [page.start for page in document.pages] or [0]
+        for segment_start, segment_end in zip(bounds, [*bounds[1:], len(text)], strict=True):
+            segment = text[segment_start:segment_end]
+            search_from = 0
+            for piece in self._splitter(document.format).split_text(segment):
+                found = segment.find(piece, search_from)
+                start = found if found >= 0 else segment.find(piece)
+                if start < 0:  # the splitter never rewrites text; guard so offsets can't lie
+                    raise AssertionError("chunk text not found in its document")
+                search_from = start + 1
+                yield from self._within_context(piece, segment_start + start)
+
+    def _within_context(self, piece: str, offset: int) -> Iterator[tuple[str, int]]:
+        """A piece with no separator left to split on may still exceed the model's context."""
+        while piece:
+            head = truncate_to_tokens(self.tokenizer, piece, self.policy.max_tokens) or piece[:1]
+            yield head, offset
+            offset += len(head)
+            piece = piece[len(head) :]
+
+
+def _heading_index(text: str) -> tuple[list[int], list[str]]:
+    """Offsets and heading paths (e.g. 'Install > From source') of every Markdown heading."""
+    path: list[tuple[int, str]] = []
+    starts: list[int] = []
+    names: list[str] = []
+    for match in _MARKDOWN_HEADING.finditer(text):
+        level, title = len(match.group(1)), match.group(2)
+        path = [(lvl, name) for lvl, name in path if lvl < level] + [(level, title)]
+        starts.append(match.start())
+        names.append(" > ".join(name for _, name in path))
+    return starts, names
+
+
+def _heading_at(index: tuple[list[int], list[str]], offset: int) -> str | None:
+    """The heading a chunk belongs to: the last one starting at or before the chunk's start."""
+    starts, names = index
+    position = bisect.bisect_right(starts, offset) - 1
+    return names[position] if position >= 0 else None

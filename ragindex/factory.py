@@ -1,0 +1,37 @@
+"""The one place that turns `Settings` into an embedder, a store and a chunker."""
+
+from __future__ import annotations
+
+from ragindex.chunking import Chunker, ChunkingPolicy
+from ragindex.config import Settings
+from ragindex.embedding.base import Embedder
+from ragindex.store.base import Store
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    if settings.embed_urls:
+        from ragindex.embedding.http import HttpEmbedder
+
+        return HttpEmbedder.from_settings(settings)
+    from ragindex.embedding.local import LocalEmbedder
+
+    return LocalEmbedder(threads=settings.local_threads)
+
+
+def make_store(settings: Settings) -> Store:
+    if settings.qdrant_url:
+        from ragindex.store.server import QdrantServerStore
+
+        return QdrantServerStore.from_settings(settings)
+    from ragindex.store.edge import EdgeStore
+
+    return EdgeStore(settings.home, settings.collection, on_disk=settings.on_disk)
+
+
+def make_chunker(settings: Settings, embedder: Embedder) -> Chunker:
+    policy = ChunkingPolicy(
+        chunk_tokens=settings.chunk_tokens or embedder.default_chunk_tokens,
+        overlap_tokens=settings.chunk_overlap,
+        max_tokens=embedder.max_input_tokens,
+    )
+    return Chunker(embedder.tokenizer, policy)

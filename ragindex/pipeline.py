@@ -1,0 +1,354 @@
+"""The async ingest: discover → read and chunk (threads) → embed (windows in flight) → commit.
+
+Queues between the stages are bounded, so memory stays flat however large the corpus is. A
+document becomes visible as indexed only when `Store.commit` writes its manifest record, after
+all its chunks; a crash anywhere leaves at most the documents in flight to redo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from ragindex import sparse
+from ragindex.chunking import Chunker
+from ragindex.discovery import Candidate, Discovery, Skipped
+from ragindex.embedding.base import Embedder
+from ragindex.errors import SourceError, StoreError
+from ragindex.readers import read_bytes, read_document
+from ragindex.store.base import Store
+from ragindex.types import (
+    Chunk,
+    EmbeddedChunk,
+    FloatArray,
+    IngestReport,
+    ManifestRecord,
+    SparseVector,
+)
+
+_PREPARED_QUEUE = 16  # documents read and chunked, waiting for the embedder
+_WRITE_QUEUE = 16  # documents embedded, waiting for the store
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot for progress bars: files to process, files done, chunks and tokens so far."""
+
+    files_total: int
+    files_done: int
+    chunks: int
+    tokens: int
+    elapsed: float
+    current: str = ""
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class IngestLimits:
+    max_file_bytes: int
+    max_pdf_pages: int
+    file_timeout_s: float
+    window_chunks: int  # chunks handed to the embedder per call
+    window_tokens: int
+    windows_in_flight: int
+    prepare_workers: int
+
+
+@dataclass
+class _PreparedDocument:
+    record: ManifestRecord
+    chunks: list[Chunk]
+    sparse: list[SparseVector]
+    dense: FloatArray
+    remaining: int
+    errors: list[str] = field(default_factory=list)
+
+
+class IngestPipeline:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        embedder: Embedder,
+        chunker: Chunker,
+        discovery: Discovery,
+        limits: IngestLimits,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.chunker = chunker
+        self.discovery = discovery
+        self.limits = limits
+        self.progress = progress or (lambda _progress: None)
+
+    async def run(self, roots: Sequence[Path], stop: asyncio.Event | None = None) -> IngestReport:
+        """Bring the index in line with the files under `roots`; returns what was done."""
+        started = time.perf_counter()
+        report = IngestReport()
+        manifest = await self.store.manifest()
+        candidates, read_errors = await asyncio.to_thread(self._discover, roots, report)
+        to_prepare: list[Candidate] = []
+        for candidate in candidates:
+            known = manifest.get(candidate.source)
+            if known and known.size == candidate.size and known.mtime == candidate.mtime:
+                report.unchanged += 1
+            else:
+                to_prepare.append(candidate)
+        seen = {candidate.source for candidate in candidates} | read_errors
+        gone = [source for source in manifest if source not in seen and self._under(source, roots)]
+        state = _RunState(report, len(to_prepare), started)
+        stop = stop or asyncio.Event()
+        work = asyncio.ensure_future(self._stream(to_prepare, manifest, state))
+        stopper = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if not work.done():
+            work.cancel()
+            report.interrupted = True
+        stopper.cancel()
+        try:
+            await work
+        except asyncio.CancelledError:
+            if not report.interrupted:
+                raise
+        if gone and not report.interrupted:
+            await self.store.remove(gone)
+            report.removed.extend(gone)
+        await self.store.finish_ingest(report.chunks)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _discover(
+        self, roots: Sequence[Path], report: IngestReport
+    ) -> tuple[list[Candidate], set[str]]:
+        candidates: list[Candidate] = []
+        read_errors: set[str] = set()  # unreadable now: keep what the index already has of them
+        for root in roots:
+            if not os.path.lexists(root):
+                report.failed[str(root)] = "no such file or folder"
+                continue
+            for found in self.discovery.walk(root):
+                if isinstance(found, Skipped):
+                    report.skipped[found.source] = found.reason
+                    if found.reason.startswith("cannot read"):
+                        read_errors.add(found.source)
+                else:
+                    candidates.append(found)
+        return candidates, read_errors
+
+    def _under(self, source: str, roots: Sequence[Path]) -> bool:
+        if self.discovery.portable:
+            return True  # a portable index holds the files of one root, stored relative to it
+        for root in roots:
+            base = Path(os.path.abspath(root)).as_posix()
+            if source == base or source.startswith(base.rstrip("/") + "/"):
+                return True
+        return False
+
+    async def _stream(
+        self, candidates: list[Candidate], manifest: dict[str, ManifestRecord], state: _RunState
+    ) -> None:
+        prepared: asyncio.Queue[_PreparedDocument | None] = asyncio.Queue(_PREPARED_QUEUE)
+        embedded: asyncio.Queue[_PreparedDocument | None] = asyncio.Queue(_WRITE_QUEUE)
+        with ThreadPoolExecutor(
+            max_workers=self.limits.prepare_workers, thread_name_prefix="ragindex-read"
+        ) as executor:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(
+                    self._prepare_all(candidates, manifest, prepared, executor, state)
+                )
+                group.create_task(self._embed_all(prepared, embedded))
+                group.create_task(self._write_all(embedded, state))
+
+    # --- stage 1: read and chunk -----------------------------------------------------------
+    async def _prepare_all(
+        self,
+        candidates: list[Candidate],
+        manifest: dict[str, ManifestRecord],
+        out: asyncio.Queue[_PreparedDocument | None],
+        executor: ThreadPoolExecutor,
+        state: _RunState,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        slots = asyncio.Semaphore(self.limits.prepare_workers * 2)
+
+        async def prepare(candidate: Candidate) -> None:
+            # the slot is held until the document is queued: memory stays bounded
+            try:
+                known = manifest.get(candidate.source)
+                result = await loop.run_in_executor(executor, self._prepare, candidate, known)
+                if isinstance(result, ManifestRecord):
+                    # the same bytes under a new timestamp: only the manifest record changes
+                    await self.store.commit(result)
+                    state.report.unchanged += 1
+                    state.file_done(self.progress, candidate.source)
+                else:
+                    await out.put(result)
+            except SourceError as error:
+                state.report.skipped[candidate.source] = str(error)
+                state.file_done(self.progress, candidate.source)
+            except Exception as error:
+                # a reader bug on one odd file must not end the run: that file fails, loudly
+                state.report.failed[candidate.source] = (
+                    f"unexpected error while reading: {type(error).__name__}: {error}"
+                )
+                state.file_done(self.progress, candidate.source)
+            finally:
+                slots.release()
+
+        async with asyncio.TaskGroup() as group:
+            for candidate in candidates:
+                await slots.acquire()
+                group.create_task(prepare(candidate))
+        await out.put(None)
+
+    def _prepare(
+        self, candidate: Candidate, known: ManifestRecord | None
+    ) -> _PreparedDocument | ManifestRecord:
+        data = read_bytes(candidate)
+        if known is not None and known.sha256 == hashlib.sha256(data).hexdigest():
+            return replace(known, mtime=candidate.mtime, size=len(data))
+        document = read_document(
+            candidate,
+            data,
+            max_pdf_pages=self.limits.max_pdf_pages,
+            timeout_s=self.limits.file_timeout_s,
+        )
+        chunks = self.chunker.chunk(document)
+        if not chunks:
+            raise SourceError("no text content")
+        record = ManifestRecord(
+            source=document.source,
+            sha256=document.sha256,
+            chunks=len(chunks),
+            mtime=document.mtime,
+            size=document.size,
+            kind=document.kind,
+            language=document.language,
+            format=document.format,
+        )
+        return _PreparedDocument(
+            record=record,
+            chunks=chunks,
+            sparse=[sparse.document_vector(chunk.text) for chunk in chunks],
+            dense=np.empty((len(chunks), self.embedder.dimension), dtype=np.float32),
+            remaining=len(chunks),
+        )
+
+    # --- stage 2: embed --------------------------------------------------------------------
+    async def _embed_all(
+        self,
+        source: asyncio.Queue[_PreparedDocument | None],
+        out: asyncio.Queue[_PreparedDocument | None],
+    ) -> None:
+        slots = asyncio.Semaphore(self.limits.windows_in_flight)
+        window: list[tuple[_PreparedDocument, int]] = []
+        window_tokens = 0
+
+        async def embed(items: list[tuple[_PreparedDocument, int]]) -> None:
+            try:
+                result = await self.embedder.embed_documents(
+                    [document.chunks[index].text for document, index in items]
+                )
+            finally:
+                slots.release()
+            for position, (document, index) in enumerate(items):
+                if position in result.failed:
+                    document.errors.append(
+                        f"chunk {index} (lines {document.chunks[index].line_start}-"
+                        f"{document.chunks[index].line_end}): {result.failed[position]}"
+                    )
+                else:
+                    document.dense[index] = result.vectors[position]
+                document.remaining -= 1
+                if document.remaining == 0:
+                    await out.put(document)
+
+        async with asyncio.TaskGroup() as group:
+
+            async def flush() -> None:
+                nonlocal window, window_tokens
+                await slots.acquire()
+                group.create_task(embed(window))
+                window, window_tokens = [], 0
+
+            while True:
+                # a partial window goes out as soon as nothing more is ready: no idle embedder
+                if window and source.empty():
+                    await flush()
+                document = await source.get()
+                if document is None:
+                    break
+                for index, chunk in enumerate(document.chunks):
+                    window.append((document, index))
+                    window_tokens += chunk.tokens
+                    if (
+                        len(window) >= self.limits.window_chunks
+                        or window_tokens >= self.limits.window_tokens
+                    ):
+                        await flush()
+            if window:
+                await flush()
+        await out.put(None)
+
+    # --- stage 3: write and commit ---------------------------------------------------------
+    async def _write_all(
+        self, source: asyncio.Queue[_PreparedDocument | None], state: _RunState
+    ) -> None:
+        while (document := await source.get()) is not None:
+            record = document.record
+            if document.errors:
+                more = f" (and {len(document.errors) - 1} more)" if len(document.errors) > 1 else ""
+                state.report.failed[record.source] = f"not embedded: {document.errors[0]}{more}"
+                state.file_done(self.progress, record.source)
+                continue
+            embedded = [
+                EmbeddedChunk(chunk=chunk, dense=document.dense[index], sparse=vector)
+                for index, (chunk, vector) in enumerate(
+                    zip(document.chunks, document.sparse, strict=True)
+                )
+            ]
+            try:
+                await self.store.upsert(record, embedded)
+                await self.store.commit(record)
+            except StoreError as error:
+                state.report.failed[record.source] = f"not stored: {error}"
+                state.file_done(self.progress, record.source)
+                continue
+            state.report.indexed.append(record.source)
+            state.report.chunks += len(document.chunks)
+            state.report.tokens += sum(chunk.tokens for chunk in document.chunks)
+            state.file_done(self.progress, record.source)
+
+
+class _RunState:
+    """Counters shared by the stages of one run, and the progress they report."""
+
+    def __init__(self, report: IngestReport, files_total: int, started: float) -> None:
+        self.report = report
+        self.files_total = files_total
+        self.files_done = 0
+        self.started = started
+
+    def file_done(self, progress: ProgressCallback, source: str) -> None:
+        self.files_done += 1
+        progress(
+            Progress(
+                files_total=self.files_total,
+                files_done=self.files_done,
+                chunks=self.report.chunks,
+                tokens=self.report.tokens,
+                elapsed=time.perf_counter() - self.started,
+                current=source,
+            )
+        )

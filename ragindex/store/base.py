@@ -1,0 +1,72 @@
+"""The `Store` protocol: everything the pipeline and the searcher ask of a vector store.
+
+Two implementations keep the same invariants: `EdgeStore` (Qdrant's engine in-process) and
+`QdrantServerStore` (qdrant-client against a server or cluster). One contract test-suite runs
+against both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from ragindex.types import (
+    CollectionSpec,
+    EmbeddedChunk,
+    Filters,
+    FloatArray,
+    Hit,
+    ManifestRecord,
+    SearchMode,
+    SparseVector,
+    StoreStats,
+)
+
+
+class Store(Protocol):
+    location: str
+
+    async def open(self, spec: CollectionSpec | None) -> CollectionSpec | None:
+        """Open the collection. With a spec: create it if missing, refuse it if it was built with
+        another model, dimension or sparse scheme (`CollectionMismatchError`). Without a spec (a
+        read-only look): return the recorded spec, or None if there is no collection yet."""
+        ...
+
+    async def manifest(self) -> dict[str, ManifestRecord]:
+        """Every committed document, by source."""
+        ...
+
+    async def upsert(self, record: ManifestRecord, chunks: Sequence[EmbeddedChunk]) -> None:
+        """Write a document's chunks (ids derived from source and chunk index)."""
+        ...
+
+    async def commit(self, record: ManifestRecord) -> None:
+        """After all chunks of `record` are written: drop chunks of any older version of the
+        document, then write its manifest record, acknowledged. Only now is it indexed."""
+        ...
+
+    async def remove(self, sources: Sequence[str]) -> None:
+        """Forget documents: their chunks, then their manifest records."""
+        ...
+
+    async def search(
+        self,
+        *,
+        dense: FloatArray | None,
+        sparse: SparseVector | None,
+        mode: SearchMode,
+        filters: Filters,
+        limit: int,
+    ) -> list[Hit]: ...
+
+    async def stats(self) -> StoreStats: ...
+
+    async def finish_ingest(self, points_written: int) -> None:
+        """Called once at the end of an ingest: a chance to flush or build indexes."""
+        ...
+
+    async def optimize(self) -> bool:
+        """Build search indexes now; False when there was nothing to do."""
+        ...
+
+    async def close(self) -> None: ...

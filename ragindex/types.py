@@ -1,0 +1,143 @@
+"""The small frozen records that flow between the pipeline's stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+Kind = Literal["code", "text", "pdf"]
+SearchMode = Literal["hybrid", "dense", "sparse"]
+FloatArray = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a paged document (PDF): its number (1-based) and where it starts in the text."""
+
+    number: int
+    start: int
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One file, read and decoded. `source` is the identifier stored in the index."""
+
+    source: str
+    kind: Kind
+    format: str  # plain, markdown, rst, html, pdf, or the programming language
+    language: str  # ISO 639-1 code for prose, the programming language for code, "" if unknown
+    text: str
+    sha256: str
+    mtime: float
+    size: int
+    pages: tuple[Page, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A piece of a document, measured in tokens of the embedding model's tokenizer."""
+
+    source: str
+    index: int
+    text: str
+    start: int  # character offsets into Document.text
+    end: int
+    tokens: int
+    line_start: int
+    line_end: int
+    page: int | None = None
+    heading: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SparseVector:
+    """Term ids and their weights; Qdrant applies IDF on top."""
+
+    indices: tuple[int, ...]
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddedChunk:
+    chunk: Chunk
+    dense: FloatArray
+    sparse: SparseVector
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestRecord:
+    """Written last, after all of a document's chunks: the document counts as indexed from here."""
+
+    source: str
+    sha256: str
+    chunks: int
+    mtime: float
+    size: int
+    kind: str
+    language: str
+    format: str
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionSpec:
+    """What a collection's vectors mean; recorded once and checked on every open."""
+
+    model: str
+    dimension: int
+    sparse_scheme: str
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Search filters; every field narrows the result, None means no constraint."""
+
+    language: str | None = None
+    kind: str | None = None
+    path_prefix: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One search result: a chunk with where it came from."""
+
+    score: float
+    source: str
+    chunk_index: int
+    text: str
+    kind: str
+    language: str
+    format: str
+    line_start: int
+    line_end: int
+    page: int | None = None
+    heading: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    documents: int
+    chunks: int
+    location: str
+    size_bytes: int | None
+
+
+@dataclass
+class IngestReport:
+    """What one ingest run did; returned by the API and printed by the CLI."""
+
+    indexed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    removed: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # source -> reason
+    failed: dict[str, str] = field(default_factory=dict)  # source -> reason
+    chunks: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.interrupted
