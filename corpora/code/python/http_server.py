@@ -1,12 +1,12 @@
 """A tiny HTTP server that answers every GET with the current time."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 
 class ClockHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
-        body = datetime.now(timezone.utc).isoformat().encode()
+        body = datetime.now(UTC).isoformat().encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))

@@ -1,0 +1,202 @@
+"""Each reader turns a real file into the text a user expects, or refuses it with a reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import write_image_only_pdf, write_pdf
+
+from ragindex.discovery import Candidate, Discovery, Skipped, file_type_of
+from ragindex.errors import SourceError
+from ragindex.readers import read_bytes, read_document
+from ragindex.types import Document
+
+
+def read(path: Path) -> Document:
+    file_type = file_type_of(path)
+    assert file_type is not None, f"{path.name} should be a supported type"
+    stat = path.stat()
+    candidate = Candidate(path, path.as_posix(), file_type, stat.st_size, stat.st_mtime)
+    return read_document(candidate, read_bytes(candidate), max_pdf_pages=100, timeout_s=30)
+
+
+def test_plain_text_in_utf8_keeps_every_character(tmp_path: Path) -> None:
+    path = tmp_path / "note.txt"
+    path.write_text("Viele Grüße aus Köln — 你好，世界\n", encoding="utf-8")
+    document = read(path)
+    assert document.text == "Viele Grüße aus Köln — 你好，世界\n"
+    assert document.kind == "text" and document.format == "plain"
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("你好，世界", "zh"),
+        ("猫はマットの上に座っている", "ja"),
+        ("Die Katze schläft auf dem Sofa", "de"),
+        ("El gato duerme en el sofá", "es"),
+        ("The cat is asleep on the sofa", "en"),
+    ],
+)
+def test_prose_language_is_detected(tmp_path: Path, text: str, language: str) -> None:
+    path = tmp_path / "note.txt"
+    path.write_text(text, encoding="utf-8")
+    assert read(path).language == language
+
+
+def test_utf16_with_byte_order_mark_is_decoded(tmp_path: Path) -> None:
+    path = tmp_path / "windows.txt"
+    path.write_bytes("Die Katze schläft auf dem Sofa.".encode("utf-16"))
+    assert read(path).text == "Die Katze schläft auf dem Sofa."
+
+
+def test_legacy_latin1_text_is_decoded_not_garbled(tmp_path: Path) -> None:
+    path = tmp_path / "legacy.txt"
+    path.write_bytes("Le café est très chaud, prenez garde à la tasse brûlante.".encode("cp1252"))
+    assert "café" in read(path).text and "brûlante" in read(path).text
+
+
+def test_terminal_colour_codes_are_removed(tmp_path: Path) -> None:
+    path = tmp_path / "poem.txt"
+    path.write_text("\x1b[31m床前明月光\x1b[0m，疑是地上霜。", encoding="utf-8")
+    assert read(path).text == "床前明月光，疑是地上霜。"
+
+
+def test_markdown_keeps_its_format_for_header_aware_chunking(tmp_path: Path) -> None:
+    path = tmp_path / "guide.md"
+    path.write_text("# Install\n\nRun the installer.\n", encoding="utf-8")
+    document = read(path)
+    assert document.format == "markdown" and document.kind == "text"
+
+
+def test_restructured_text_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "index.rst"
+    path.write_text("Title\n=====\n\nSome *emphasis* here.\n", encoding="utf-8")
+    assert read(path).format == "rst"
+
+
+def test_html_gives_visible_text_only(tmp_path: Path) -> None:
+    path = tmp_path / "page.html"
+    path.write_text(
+        "<html><head><title>Manual</title><style>p {color: red}</style>"
+        "<script>var secret = 'not text';</script></head>"
+        "<body><h1>Backups</h1><p>Keep <b>three</b> copies.</p><div>Test restores.</div>"
+        "<noscript>enable js</noscript></body></html>",
+        encoding="utf-8",
+    )
+    text = read(path).text
+    assert "Keep three copies." in text
+    assert "Test restores." in text
+    assert "Backups" in text and "Manual" in text
+    for hidden in ("secret", "color", "enable js", "<b>"):
+        assert hidden not in text
+    # block elements become separate lines, inline ones do not break the sentence
+    assert {"Keep three copies.", "Test restores."} <= set(text.splitlines())
+
+
+@pytest.mark.parametrize(
+    ("name", "language"),
+    [
+        ("main.py", "python"),
+        ("lib.rs", "rust"),
+        ("app.js", "javascript"),
+        ("types.ts", "typescript"),
+        ("server.go", "go"),
+        ("Main.java", "java"),
+        ("util.c", "c"),
+        ("vec.cpp", "cpp"),
+        ("build.sh", "shell"),
+        ("Makefile", "make"),
+    ],
+)
+def test_source_code_language_comes_from_the_file_name(
+    tmp_path: Path, name: str, language: str
+) -> None:
+    path = tmp_path / name
+    path.write_text("// a comment\nlet value = compute(42);\n", encoding="utf-8")
+    document = read(path)
+    assert document.kind == "code"
+    assert document.language == language
+
+
+def test_pdf_is_read_page_by_page_with_page_numbers(tmp_path: Path) -> None:
+    path = write_pdf(
+        tmp_path / "manual.pdf",
+        ["Chapter one is about routers.", "Chapter two is about Wi-Fi channels.", "The end."],
+    )
+    document = read(path)
+    assert document.kind == "pdf"
+    assert [page.number for page in document.pages] == [1, 2, 3]
+    second = document.pages[1]
+    assert document.text[second.start :].startswith("Chapter two is about Wi-Fi channels.")
+
+
+def test_pdf_with_empty_user_password_is_read(tmp_path: Path) -> None:
+    path = write_pdf(tmp_path / "locked-lightly.pdf", ["Readable by anyone."], user_password="")
+    assert "Readable by anyone." in read(path).text
+
+
+def test_encrypted_pdf_is_refused_with_a_reason(tmp_path: Path) -> None:
+    path = write_pdf(tmp_path / "secret.pdf", ["Top secret."], user_password="s3cret")
+    with pytest.raises(SourceError, match="encrypted PDF"):
+        read(path)
+
+
+def test_corrupt_pdf_is_refused_with_a_reason(tmp_path: Path) -> None:
+    path = tmp_path / "broken.pdf"
+    path.write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 2 0 R >>\ngarbage" * 10)
+    with pytest.raises(SourceError, match="PDF"):
+        read(path)
+
+
+def test_pdf_without_text_layer_is_refused_with_a_reason(tmp_path: Path) -> None:
+    path = write_image_only_pdf(tmp_path / "scan.pdf")
+    with pytest.raises(SourceError, match="no text layer"):
+        read(path)
+
+
+def test_discovery_skips_binaries_huge_empty_and_unknown_files_with_reasons(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "ok.md").write_text("# fine\n", encoding="utf-8")
+    (tmp_path / "fake.txt").write_bytes(b"\x00\x01\x02binary\x00")
+    (tmp_path / "big.txt").write_text("x" * 2_000_000, encoding="utf-8")
+    (tmp_path / "empty.py").write_text("", encoding="utf-8")
+    (tmp_path / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0")
+    found = list(
+        Discovery(max_bytes=1_000_000, excludes=[], follow_symlinks=False, portable=True).walk(
+            tmp_path
+        )
+    )
+    reasons = {item.source: item.reason for item in found if isinstance(item, Skipped)}
+    assert [item.source for item in found if isinstance(item, Candidate)] == ["ok.md"]
+    assert reasons["fake.txt"] == "binary content"
+    assert reasons["big.txt"].startswith("larger than the 1 MB limit")
+    assert reasons["empty.py"] == "empty file"
+    assert reasons["photo.jpg"].startswith("unsupported file type")
+
+
+def test_discovery_honours_gitignore_ragindexignore_and_excludes(tmp_path: Path) -> None:
+    (tmp_path / ".gitignore").write_text("build/\n*.log\n", encoding="utf-8")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / ".ragindexignore").write_text("draft.md\n", encoding="utf-8")
+    for name in (
+        "build/out.txt",
+        "debug.log",
+        "docs/draft.md",
+        "docs/final.md",
+        "src/a.py",
+        "src/gen/b.py",
+        "node_modules/x/index.js",
+    ):
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("content\n", encoding="utf-8")
+    discovery = Discovery(
+        max_bytes=1_000_000, excludes=["src/gen/"], follow_symlinks=False, portable=True
+    )
+    sources = sorted(
+        item.source for item in discovery.walk(tmp_path) if isinstance(item, Candidate)
+    )
+    assert sources == ["docs/final.md", "src/a.py"]
