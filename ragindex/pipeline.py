@@ -254,19 +254,27 @@ class IngestPipeline:
         slots = asyncio.Semaphore(self.limits.windows_in_flight)
         window: list[tuple[_PreparedDocument, int]] = []
         window_tokens = 0
+        in_flight = 0
+        idle = asyncio.Event()  # set while no window is being embedded
+        idle.set()
 
         async def embed(items: list[tuple[_PreparedDocument, int]]) -> None:
+            nonlocal in_flight
             try:
                 result = await self.embedder.embed_documents(
                     [document.chunks[index].text for document, index in items]
                 )
             finally:
                 slots.release()
+                in_flight -= 1
+                if in_flight == 0:
+                    idle.set()
             for position, (document, index) in enumerate(items):
                 if position in result.failed:
+                    chunk = document.chunks[index]
                     document.errors.append(
-                        f"chunk {index} (lines {document.chunks[index].line_start}-"
-                        f"{document.chunks[index].line_end}): {result.failed[position]}"
+                        f"chunk {index} (lines {chunk.line_start}-{chunk.line_end}): "
+                        f"{result.failed[position]}"
                     )
                 else:
                     document.dense[index] = result.vectors[position]
@@ -277,16 +285,26 @@ class IngestPipeline:
         async with asyncio.TaskGroup() as group:
 
             async def flush() -> None:
-                nonlocal window, window_tokens
+                nonlocal window, window_tokens, in_flight
                 await slots.acquire()
+                in_flight += 1
+                idle.clear()
                 group.create_task(embed(window))
                 window, window_tokens = [], 0
 
             while True:
-                # a partial window goes out as soon as nothing more is ready: no idle embedder
-                if window and source.empty():
-                    await flush()
-                document = await source.get()
+                next_document = asyncio.ensure_future(source.get())
+                if window:
+                    # a partial window waits for more documents while the embedder is busy, and
+                    # goes out as soon as it would otherwise sit idle: full requests, no idle gaps
+                    became_idle = asyncio.ensure_future(idle.wait())
+                    await asyncio.wait(
+                        {next_document, became_idle}, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    became_idle.cancel()
+                    if not next_document.done():
+                        await flush()
+                document = await next_document
                 if document is None:
                     break
                 for index, chunk in enumerate(document.chunks):

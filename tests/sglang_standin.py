@@ -1,0 +1,431 @@
+"""A stand-in for an SGLang embedding server (`--is-embedding`), for tests and benchmarks.
+
+There is no GPU here, so this answers the way SGLang does over real HTTP on loopback:
+`POST /v1/embeddings` (string or list input, `dimensions`, `encoding_format`), `GET /v1/models`,
+`GET /health`, SGLang's error bodies (`{"object": "error", "message", "type", "param", "code"}`)
+for empty inputs and inputs longer than the context, and a latency model of a GPU doing dynamic
+batching: each step takes a fixed overhead plus its tokens divided by the throughput, and holds
+at most `max_batch_tokens` tokens. Faults can be injected: 5xx, 429 with Retry-After, stalls past
+the client's timeout, connections cut mid-response, wrong vector counts, NaN vectors.
+
+Vectors come from a hash of the text (fast, deterministic) or from the packaged USE model (so
+that search results stay meaningful; an `Instruct: …\\nQuery:` prefix is stripped as Qwen3 would
+understand it).
+
+Run alone for benchmarks: `python tests/sglang_standin.py --profile h100 --port 30000`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import hashlib
+import json
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from ragindex.tokens import qwen_tokenizer
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How fast the pretend GPU is. `tokens_per_s=None` costs nothing: the client's ceiling."""
+
+    tokens_per_s: float | None
+    step_overhead_s: float
+    max_batch_tokens: int
+
+
+H100 = Profile(tokens_per_s=60_000, step_overhead_s=0.004, max_batch_tokens=16_384)
+CEILING = Profile(tokens_per_s=None, step_overhead_s=0.0, max_batch_tokens=1 << 30)
+PROFILES = {"h100": H100, "ceiling": CEILING}
+
+
+@dataclass
+class Faults:
+    """Probabilities per request (drawn from a seeded generator: runs are repeatable)."""
+
+    error_500: float = 0.0
+    error_503: float = 0.0
+    error_429: float = 0.0
+    retry_after_s: float = 0.05
+    cut: float = 0.0  # send half the response, then drop the connection
+    stall: float = 0.0  # answer only after `stall_s`, past a client's timeout
+    stall_s: float = 5.0
+    wrong_count: float = 0.0  # one vector fewer than inputs
+    nan: float = 0.0  # a NaN inside the first vector
+
+
+@dataclass
+class StandIn:
+    model: str = "Qwen/Qwen3-Embedding-4B"
+    native_dimension: int = 2560
+    context_tokens: int = 32768
+    vectors: Literal["hash", "use"] = "hash"
+    # what the server does with `dimensions`: SGLang with is_matryoshka truncates; older
+    # releases ignore the field; some servers refuse it
+    dimensions_mode: Literal["matryoshka", "ignore", "reject"] = "matryoshka"
+    base64_supported: bool = True
+    max_running_requests: int | None = None  # a longer input list hangs (sgl-project/sglang#22518)
+    api_key: str | None = None
+    profile: Profile = CEILING
+    faults: Faults = field(default_factory=Faults)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []  # every embeddings body received, in order
+        self.request_times: list[float] = []
+        self.busy_seconds = 0.0
+        self.batches = 0
+        self._random = random.Random(self.seed)
+        self._tokenizer = qwen_tokenizer()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.base_events.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._queue: asyncio.Queue[tuple[int, asyncio.Future[None]]] | None = None
+        self._started_at = 0.0
+        self.port = 0
+
+    # --- lifecycle --------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self, port: int = 0) -> StandIn:
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(port, ready), daemon=True)
+        self._thread.start()
+        if not ready.wait(30):
+            raise RuntimeError("the stand-in server did not start")
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+        self._loop = None
+
+    def __enter__(self) -> StandIn:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def utilization(self) -> float:
+        """Busy time of the pretend GPU over the time since the first request."""
+        if not self.request_times:
+            return 0.0
+        return self.busy_seconds / max(time.monotonic() - self.request_times[0], 1e-9)
+
+    def reset_counters(self) -> None:
+        self.requests.clear()
+        self.request_times.clear()
+        self.busy_seconds = 0.0
+        self.batches = 0
+
+    def _run(self, port: int, ready: threading.Event) -> None:
+        self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+
+        async def serve() -> None:
+            self._queue = asyncio.Queue()
+            self._server = await asyncio.start_server(self._connection, "127.0.0.1", port)
+            self.port = self._server.sockets[0].getsockname()[1]
+            self._started_at = time.monotonic()
+            self._gpu_task = asyncio.ensure_future(self._gpu())
+            ready.set()
+
+        self._loop.run_until_complete(serve())
+        try:
+            self._loop.run_forever()
+        finally:
+            if self._server is not None:
+                self._server.close()
+            for task in asyncio.all_tasks(self._loop):
+                task.cancel()
+            with contextlib.suppress(Exception):
+                self._loop.run_until_complete(asyncio.sleep(0))
+            self._loop.close()
+
+    # --- the pretend GPU: dynamic batching ---------------------------------------------------
+    async def _gpu(self) -> None:
+        assert self._queue is not None
+        while True:
+            first = await self._queue.get()
+            step = [first]
+            tokens = first[0]
+            while not self._queue.empty() and tokens < self.profile.max_batch_tokens:
+                item = self._queue.get_nowait()
+                step.append(item)
+                tokens += item[0]
+            if self.profile.tokens_per_s is not None:
+                cost = self.profile.step_overhead_s + tokens / self.profile.tokens_per_s
+                await asyncio.sleep(cost)
+                self.busy_seconds += cost
+            self.batches += 1
+            for _, done in step:
+                if not done.done():
+                    done.set_result(None)
+
+    async def _compute(self, token_counts: list[int]) -> None:
+        if self.profile.tokens_per_s is None:
+            return
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        pending = []
+        for count in token_counts:
+            done: asyncio.Future[None] = loop.create_future()
+            await self._queue.put((count, done))
+            pending.append(done)
+        await asyncio.gather(*pending)
+
+    # --- HTTP -------------------------------------------------------------------------------
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                method, path, _ = lines[0].split(" ", 2)
+                headers = {
+                    name.strip().lower(): value.strip()
+                    for name, value in (line.split(":", 1) for line in lines[1:] if ":" in line)
+                }
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                keep_going = await self._route(method, path, headers, body, writer)
+                if not keep_going or headers.get("connection", "").lower() == "close":
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    async def _route(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes,
+        writer: asyncio.StreamWriter,
+    ) -> bool:
+        if self.api_key and headers.get("authorization") != f"Bearer {self.api_key}":
+            return await self._send(writer, 401, _error("Unauthorized", "AuthenticationError", 401))
+        if method == "GET" and path == "/health":
+            return await self._send(writer, 200, b"")
+        if method == "GET" and path == "/v1/models":
+            models = {
+                "object": "list",
+                "data": [
+                    {
+                        "id": self.model,
+                        "object": "model",
+                        "created": int(self._started_at),
+                        "owned_by": "sglang",
+                        "root": self.model,
+                        "max_model_len": self.context_tokens,
+                    }
+                ],
+            }
+            return await self._send(writer, 200, json.dumps(models).encode())
+        if method == "POST" and path == "/v1/embeddings":
+            return await self._embeddings(json.loads(body or b"{}"), writer)
+        return await self._send(writer, 404, _error("Not Found", "NotFoundError", 404))
+
+    async def _send(
+        self,
+        writer: asyncio.StreamWriter,
+        status: int,
+        body: bytes,
+        extra_headers: dict[str, str] | None = None,
+        *,
+        cut: bool = False,
+    ) -> bool:
+        reason = {
+            200: "OK",
+            400: "Bad Request",
+            401: "Unauthorized",
+            404: "Not Found",
+            429: "Too Many Requests",
+            500: "Internal Server Error",
+            503: "Service Unavailable",
+        }[status]
+        header_lines = [
+            f"HTTP/1.1 {status} {reason}",
+            "content-type: application/json",
+            f"content-length: {len(body)}",
+        ]
+        header_lines += [f"{name}: {value}" for name, value in (extra_headers or {}).items()]
+        writer.write(("\r\n".join(header_lines) + "\r\n\r\n").encode())
+        if cut:
+            writer.write(body[: len(body) // 2])
+            await writer.drain()
+            writer.transport.abort()  # the connection drops mid-response
+            return False
+        writer.write(body)
+        await writer.drain()
+        return True
+
+    async def _embeddings(self, request: dict[str, Any], writer: asyncio.StreamWriter) -> bool:
+        self.requests.append(request)
+        self.request_times.append(time.monotonic())
+        inputs = request.get("input")
+        texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        problem = _validate(inputs, texts)
+        if problem:
+            return await self._send(writer, 400, _error(problem, "BadRequestError", 400))
+        counts = [
+            len(self._tokenizer._tokenizer.encode(t, allowed_special=set(), disallowed_special=()))
+            + 1
+            for t in texts
+        ]
+        for count in counts:
+            if count > self.context_tokens:
+                message = (
+                    f"The input ({count} tokens) is longer than the model's context "
+                    f"length ({self.context_tokens} tokens)."
+                )
+                return await self._send(writer, 400, _error(message, "BadRequestError", 400))
+        dimensions = request.get("dimensions")
+        if dimensions is not None and self.dimensions_mode == "reject":
+            message = f"Model {self.model} does not support matryoshka representation"
+            return await self._send(writer, 400, _error(message, "BadRequestError", 400))
+        if self.max_running_requests is not None and len(texts) > self.max_running_requests:
+            await asyncio.sleep(3600)  # the hang of sgl-project/sglang#22518
+        draw = self._random.random()
+        faults = self.faults
+        for threshold, status, kind in (
+            (faults.error_500, 500, "InternalServerError"),
+            (faults.error_500 + faults.error_503, 503, "ServiceUnavailableError"),
+            (faults.error_500 + faults.error_503 + faults.error_429, 429, "TooManyRequests"),
+        ):
+            if draw < threshold:
+                headers = {"retry-after": f"{faults.retry_after_s:g}"} if status == 429 else None
+                message = {
+                    500: "Internal server error: CUDA error: an illegal memory access",
+                    503: "Service Unavailable",
+                    429: "Too many requests",
+                }[status]
+                return await self._send(writer, status, _error(message, kind, status), headers)
+        draw = self._random.random()
+        if draw < faults.stall:
+            await asyncio.sleep(faults.stall_s)
+        await self._compute(counts)
+        vectors = self._vectors(texts, dimensions)
+        if self._random.random() < faults.nan:
+            vectors[0][0] = np.nan
+        if self._random.random() < faults.wrong_count and len(vectors) > 1:
+            vectors = vectors[:-1]
+        use_base64 = self.base64_supported and request.get("encoding_format") == "base64"
+        data = [
+            {
+                "object": "embedding",
+                "index": index,
+                "embedding": base64.b64encode(vector.astype("<f4").tobytes()).decode()
+                if use_base64
+                else vector.tolist(),
+            }
+            for index, vector in enumerate(vectors)
+        ]
+        body = json.dumps(
+            {
+                "object": "list",
+                "data": data,
+                "model": self.model,
+                "usage": {"prompt_tokens": sum(counts), "total_tokens": sum(counts)},
+            }
+        ).encode()
+        cut = self._random.random() < faults.cut
+        return await self._send(writer, 200, body, cut=cut)
+
+    def _vectors(self, texts: list[str], dimensions: int | None) -> list[np.ndarray]:
+        if self.vectors == "use":
+            matrix = _use_vectors([_strip_instruction(text) for text in texts])
+        else:
+            matrix = np.stack([_hash_vector(text, self.native_dimension) for text in texts])
+        if dimensions is not None and self.dimensions_mode == "matryoshka":
+            matrix = matrix[:, :dimensions]
+            matrix = matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+        return list(matrix.astype(np.float32))
+
+
+def _validate(raw: Any, texts: list[str]) -> str | None:
+    """SGLang's own input checks, with its messages."""
+    if not raw:
+        return "Input cannot be empty"
+    if isinstance(raw, str):
+        return None if raw.strip() else "Input cannot be empty or whitespace only"
+    for index, item in enumerate(texts):
+        if not isinstance(item, str):
+            return "All items in input list must be strings"
+        if not item.strip():
+            return f"Input at index {index} cannot be empty or whitespace only"
+    return None
+
+
+def _error(message: str, kind: str, code: int) -> bytes:
+    return json.dumps(
+        {"object": "error", "message": message, "type": kind, "param": None, "code": code}
+    ).encode()
+
+
+def _hash_vector(text: str, dimension: int) -> np.ndarray:
+    seed = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+    vector = np.random.default_rng(seed).standard_normal(dimension)
+    return vector / np.linalg.norm(vector)
+
+
+def _strip_instruction(text: str) -> str:
+    marker = "\nQuery:"
+    return text.split(marker, 1)[1] if text.startswith("Instruct:") and marker in text else text
+
+
+_use_lock = threading.Lock()
+
+
+def _use_vectors(texts: list[str]) -> np.ndarray:
+    from ragindex.embedding.local import _load_model
+
+    with _use_lock:
+        return np.asarray(_load_model(1).encode(texts), dtype=np.float32)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=30000)
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="h100")
+    parser.add_argument("--dimension", type=int, default=2560)
+    parser.add_argument("--vectors", choices=["hash", "use"], default="hash")
+    arguments = parser.parse_args()
+    server = StandIn(
+        native_dimension=arguments.dimension,
+        vectors=arguments.vectors,
+        profile=PROFILES[arguments.profile],
+    ).start(arguments.port)
+    print(json.dumps({"url": server.url}), flush=True)
+    try:
+        while True:
+            time.sleep(1.0)
+            print(
+                json.dumps(
+                    {
+                        "busy_seconds": server.busy_seconds,
+                        "batches": server.batches,
+                        "requests": len(server.requests),
+                    }
+                ),
+                flush=True,
+            )
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
