@@ -48,6 +48,7 @@ class EdgeStore:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragindex-edge")
         self._chunks: Any = None
         self._manifest: Any = None
+        self._closed = False
 
     async def _call(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(
@@ -227,6 +228,9 @@ class EdgeStore:
         )
 
     async def close(self) -> None:
+        if self._closed:
+            return  # closing twice is harmless
+        self._closed = True
         try:
             await self._call(self._close)
         finally:
