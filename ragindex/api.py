@@ -135,6 +135,7 @@ class AsyncIndex:
             "model": self.spec.model,
             "dimension": self.spec.dimension,
             "sparse_scheme": self.spec.sparse_scheme,
+            "query_instructions": self.embedder.uses_instructions,
             "store": store_stats.location,
             "store_bytes": store_stats.size_bytes,
             "embedder": self.embedder.metrics(),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -85,11 +86,21 @@ class Chunker:
         self.tokenizer = tokenizer
         self.policy = policy
         self._splitters: dict[str, RecursiveCharacterTextSplitter] = {}
+        self._counts = threading.local()  # per thread: chunk() runs in several reader threads
+
+    def _count(self, text: str) -> int:
+        memo: dict[str, int] = self._counts.memo
+        count = memo.get(text)
+        if count is None:
+            count = memo[text] = self.tokenizer.count(text)
+        return count
 
     def _splitter(self, document_format: str) -> RecursiveCharacterTextSplitter:
         language = _SPLITTER_LANGUAGES.get(document_format)
         key = language.value if language else "prose"
         if key not in self._splitters:
+            # langchain measures every piece twice (to split, then to merge): remember counts
+            # of the document being split instead of tokenizing the same text again
             separators = (
                 RecursiveCharacterTextSplitter.get_separators_for_language(language)
                 if language
@@ -101,7 +112,7 @@ class Chunker:
                 keep_separator="start",
                 chunk_size=self.policy.chunk_tokens,
                 chunk_overlap=self.policy.overlap_tokens,
-                length_function=self.tokenizer.count,
+                length_function=self._count,
             )
         return self._splitters[key]
 
@@ -111,7 +122,12 @@ class Chunker:
         page_starts = [page.start for page in document.pages]
         headings = _heading_index(text) if document.format == "markdown" else None
         chunks: list[Chunk] = []
-        for piece, start in self._pieces(document):
+        self._counts.memo = {}
+        try:
+            pieces = list(self._pieces(document))
+        finally:
+            self._counts.memo = {}  # drop the document's text from memory
+        for piece, start, tokens in pieces:
             if not piece.strip():
                 continue  # embedding servers reject blank inputs, and they carry nothing
             end = start + len(piece)
@@ -122,7 +138,7 @@ class Chunker:
                     text=piece,
                     start=start,
                     end=end,
-                    tokens=self.tokenizer.count(piece),
+                    tokens=tokens,
                     line_start=bisect.bisect_right(newline_offsets, start - 1) + 1,
                     line_end=bisect.bisect_right(newline_offsets, max(start, end - 1) - 1) + 1,
                     page=(
@@ -135,7 +151,7 @@ class Chunker:
             )
         return chunks
 
-    def _pieces(self, document: Document) -> Iterator[tuple[str, int]]:
+    def _pieces(self, document: Document) -> Iterator[tuple[str, int, int]]:
         """Split text with its character offset; over-long pieces are cut to the context.
 
         A PDF is split page by page, so that every chunk cites exactly one page."""
@@ -152,11 +168,16 @@ class Chunker:
                 search_from = start + 1
                 yield from self._within_context(piece, segment_start + start)
 
-    def _within_context(self, piece: str, offset: int) -> Iterator[tuple[str, int]]:
-        """A piece with no separator left to split on may still exceed the model's context."""
+    def _within_context(self, piece: str, offset: int) -> Iterator[tuple[str, int, int]]:
+        """Pieces with their token counts; a piece with no separator left to split on may still
+        exceed the model's context, and is cut."""
+        tokens = self._count(piece)
+        if tokens <= self.policy.max_tokens:
+            yield piece, offset, tokens
+            return
         while piece:
             head = truncate_to_tokens(self.tokenizer, piece, self.policy.max_tokens) or piece[:1]
-            yield head, offset
+            yield head, offset, self.tokenizer.count(head)
             offset += len(head)
             piece = piece[len(head) :]
 

@@ -8,22 +8,20 @@ all its chunks; a crash anywhere leaves at most the documents in flight to redo.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ragindex import sparse
 from ragindex.chunking import Chunker
 from ragindex.discovery import Candidate, Discovery, Skipped
 from ragindex.embedding.base import Embedder
 from ragindex.errors import SourceError, StoreError
-from ragindex.readers import read_bytes, read_document
+from ragindex.preparing import PreparedFile, PrepareSpec, make_executor, prepare_file
 from ragindex.store.base import Store
 from ragindex.types import (
     Chunk,
@@ -35,7 +33,8 @@ from ragindex.types import (
 )
 
 _PREPARED_QUEUE = 16  # documents read and chunked, waiting for the embedder
-_WRITE_QUEUE = 16  # documents embedded, waiting for the store
+_WRITE_QUEUE = 64  # documents embedded, waiting for the store
+_WRITE_GROUP = 64  # documents committed together at most
 
 
 @dataclass(frozen=True)
@@ -160,15 +159,14 @@ class IngestPipeline:
     ) -> None:
         prepared: asyncio.Queue[_PreparedDocument | None] = asyncio.Queue(_PREPARED_QUEUE)
         embedded: asyncio.Queue[_PreparedDocument | None] = asyncio.Queue(_WRITE_QUEUE)
-        with ThreadPoolExecutor(
-            max_workers=self.limits.prepare_workers, thread_name_prefix="ragindex-read"
-        ) as executor:
+        pool = _Pool(candidates, self.limits.prepare_workers)
+        try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(
-                    self._prepare_all(candidates, manifest, prepared, executor, state)
-                )
+                group.create_task(self._prepare_all(candidates, manifest, prepared, pool, state))
                 group.create_task(self._embed_all(prepared, embedded))
                 group.create_task(self._write_all(embedded, state))
+        finally:
+            pool.shutdown()
 
     # --- stage 1: read and chunk -----------------------------------------------------------
     async def _prepare_all(
@@ -176,29 +174,34 @@ class IngestPipeline:
         candidates: list[Candidate],
         manifest: dict[str, ManifestRecord],
         out: asyncio.Queue[_PreparedDocument | None],
-        executor: ThreadPoolExecutor,
+        pool: _Pool,
         state: _RunState,
     ) -> None:
-        loop = asyncio.get_running_loop()
         slots = asyncio.Semaphore(self.limits.prepare_workers * 2)
+        spec = PrepareSpec(
+            tokenizer=self.chunker.tokenizer.name,
+            policy=self.chunker.policy,
+            max_pdf_pages=self.limits.max_pdf_pages,
+            file_timeout_s=self.limits.file_timeout_s,
+        )
 
         async def prepare(candidate: Candidate) -> None:
             # the slot is held until the document is queued: memory stays bounded
             try:
                 known = manifest.get(candidate.source)
-                result = await loop.run_in_executor(executor, self._prepare, candidate, known)
+                result = await pool.run(spec, candidate, known)
                 if isinstance(result, ManifestRecord):
                     # the same bytes under a new timestamp: only the manifest record changes
-                    await self.store.commit(result)
+                    await self.store.commit([result])
                     state.report.unchanged += 1
                     state.file_done(self.progress, candidate.source)
                 else:
-                    await out.put(result)
+                    await out.put(self._to_document(result))
             except SourceError as error:
                 state.report.skipped[candidate.source] = str(error)
                 state.file_done(self.progress, candidate.source)
             except Exception as error:
-                # a reader bug on one odd file must not end the run: that file fails, loudly
+                # a reader bug or crash on one odd file must not end the run: it fails, loudly
                 state.report.failed[candidate.source] = (
                     f"unexpected error while reading: {type(error).__name__}: {error}"
                 )
@@ -212,37 +215,13 @@ class IngestPipeline:
                 group.create_task(prepare(candidate))
         await out.put(None)
 
-    def _prepare(
-        self, candidate: Candidate, known: ManifestRecord | None
-    ) -> _PreparedDocument | ManifestRecord:
-        data = read_bytes(candidate)
-        if known is not None and known.sha256 == hashlib.sha256(data).hexdigest():
-            return replace(known, mtime=candidate.mtime, size=len(data))
-        document = read_document(
-            candidate,
-            data,
-            max_pdf_pages=self.limits.max_pdf_pages,
-            timeout_s=self.limits.file_timeout_s,
-        )
-        chunks = self.chunker.chunk(document)
-        if not chunks:
-            raise SourceError("no text content")
-        record = ManifestRecord(
-            source=document.source,
-            sha256=document.sha256,
-            chunks=len(chunks),
-            mtime=document.mtime,
-            size=document.size,
-            kind=document.kind,
-            language=document.language,
-            format=document.format,
-        )
+    def _to_document(self, prepared: PreparedFile) -> _PreparedDocument:
         return _PreparedDocument(
-            record=record,
-            chunks=chunks,
-            sparse=[sparse.document_vector(chunk.text) for chunk in chunks],
-            dense=np.empty((len(chunks), self.embedder.dimension), dtype=np.float32),
-            remaining=len(chunks),
+            record=prepared.record,
+            chunks=prepared.chunks,
+            sparse=prepared.sparse,
+            dense=np.empty((len(prepared.chunks), self.embedder.dimension), dtype=np.float32),
+            remaining=len(prepared.chunks),
         )
 
     # --- stage 2: embed --------------------------------------------------------------------
@@ -261,8 +240,9 @@ class IngestPipeline:
         async def embed(items: list[tuple[_PreparedDocument, int]]) -> None:
             nonlocal in_flight
             try:
+                chunks = [document.chunks[index] for document, index in items]
                 result = await self.embedder.embed_documents(
-                    [document.chunks[index].text for document, index in items]
+                    [chunk.text for chunk in chunks], [chunk.tokens for chunk in chunks]
                 )
             finally:
                 slots.release()
@@ -323,30 +303,80 @@ class IngestPipeline:
     async def _write_all(
         self, source: asyncio.Queue[_PreparedDocument | None], state: _RunState
     ) -> None:
-        while (document := await source.get()) is not None:
-            record = document.record
-            if document.errors:
-                more = f" (and {len(document.errors) - 1} more)" if len(document.errors) > 1 else ""
-                state.report.failed[record.source] = f"not embedded: {document.errors[0]}{more}"
-                state.file_done(self.progress, record.source)
-                continue
-            embedded = [
-                EmbeddedChunk(chunk=chunk, dense=document.dense[index], sparse=vector)
-                for index, (chunk, vector) in enumerate(
-                    zip(document.chunks, document.sparse, strict=True)
-                )
-            ]
-            try:
-                await self.store.upsert(record, embedded)
-                await self.store.commit(record)
-            except StoreError as error:
-                state.report.failed[record.source] = f"not stored: {error}"
-                state.file_done(self.progress, record.source)
-                continue
-            state.report.indexed.append(record.source)
+        finished = False
+        while not finished:
+            # every document that is ready goes out together: one round of store calls
+            group = [await source.get()]
+            while not source.empty() and len(group) < _WRITE_GROUP:
+                group.append(source.get_nowait())
+            if group[-1] is None:
+                finished = True
+            ready: list[_PreparedDocument] = []
+            for document in group:
+                if document is None:
+                    continue
+                if document.errors:
+                    errors = document.errors
+                    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+                    state.report.failed[document.record.source] = f"not embedded: {errors[0]}{more}"
+                    state.file_done(self.progress, document.record.source)
+                else:
+                    ready.append(document)
+            if ready:
+                await self._store_group(ready, state)
+
+    async def _store_group(self, documents: list[_PreparedDocument], state: _RunState) -> None:
+        batch = [
+            (
+                document.record,
+                [
+                    EmbeddedChunk(chunk=chunk, dense=document.dense[index], sparse=vector)
+                    for index, (chunk, vector) in enumerate(
+                        zip(document.chunks, document.sparse, strict=True)
+                    )
+                ],
+            )
+            for document in documents
+        ]
+        try:
+            await self.store.upsert(batch)
+            await self.store.commit([document.record for document in documents])
+        except StoreError as error:
+            for document in documents:
+                state.report.failed[document.record.source] = f"not stored: {error}"
+                state.file_done(self.progress, document.record.source)
+            return
+        for document in documents:
+            state.report.indexed.append(document.record.source)
             state.report.chunks += len(document.chunks)
             state.report.tokens += sum(chunk.tokens for chunk in document.chunks)
-            state.file_done(self.progress, record.source)
+            state.file_done(self.progress, document.record.source)
+
+
+class _Pool:
+    """The prepare workers; a pool whose process died (a crashing reader) is replaced."""
+
+    def __init__(self, candidates: list[Candidate], workers: int) -> None:
+        self._candidates = candidates
+        self._workers = workers
+        self._executor = make_executor(candidates, workers)
+
+    async def run(
+        self, spec: PrepareSpec, candidate: Candidate, known: ManifestRecord | None
+    ) -> PreparedFile | ManifestRecord:
+        executor = self._executor
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                executor, prepare_file, spec, candidate, known
+            )
+        except BrokenProcessPool:
+            if executor is self._executor:  # the first to notice replaces it
+                executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = make_executor(self._candidates, self._workers)
+            raise RuntimeError("the reader process crashed on this file") from None
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
 
 
 class _RunState:

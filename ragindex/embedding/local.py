@@ -76,7 +76,9 @@ class LocalEmbedder:
     async def check(self) -> None:
         """The packaged model is always there; loading it is left to the first embedding."""
 
-    async def embed_documents(self, texts: Sequence[str]) -> EmbedResult:
+    async def embed_documents(
+        self, texts: Sequence[str], token_counts: Sequence[int] | None = None
+    ) -> EmbedResult:
         if not texts:
             return EmbedResult(np.empty((0, self.dimension), dtype=np.float32))
         return EmbedResult(await self._run(texts))

@@ -22,6 +22,8 @@ from ragindex.types import (
     StoreStats,
 )
 
+DocumentChunks = tuple[ManifestRecord, Sequence[EmbeddedChunk]]
+
 
 class Store(Protocol):
     location: str
@@ -36,13 +38,15 @@ class Store(Protocol):
         """Every committed document, by source."""
         ...
 
-    async def upsert(self, record: ManifestRecord, chunks: Sequence[EmbeddedChunk]) -> None:
-        """Write a document's chunks (ids derived from source and chunk index)."""
+    async def upsert(self, documents: Sequence[DocumentChunks]) -> None:
+        """Write documents' chunks (ids derived from source and chunk index)."""
         ...
 
-    async def commit(self, record: ManifestRecord) -> None:
-        """After all chunks of `record` are written: drop chunks of any older version of the
-        document, then write its manifest record, acknowledged. Only now is it indexed."""
+    async def commit(self, records: Sequence[ManifestRecord]) -> None:
+        """After all chunks of these documents are written: drop chunks of their older
+        versions, then write their manifest records, acknowledged. Only now are they indexed.
+        (Committing several documents at once saves round trips; the order per document is
+        the same.)"""
         ...
 
     async def remove(self, sources: Sequence[str]) -> None:

@@ -22,9 +22,9 @@ import qdrant_edge as qe
 
 from ragindex.errors import StoreError, StoreLockedError
 from ragindex.store import schema
+from ragindex.store.base import DocumentChunks
 from ragindex.types import (
     CollectionSpec,
-    EmbeddedChunk,
     Filters,
     FloatArray,
     Hit,
@@ -134,8 +134,8 @@ class EdgeStore:
                 return records
 
     # --- writing ----------------------------------------------------------------------------
-    async def upsert(self, record: ManifestRecord, chunks: Sequence[EmbeddedChunk]) -> None:
-        for batch in schema.point_batches(record, chunks, _UPSERT_BATCH):
+    async def upsert(self, documents: Sequence[DocumentChunks]) -> None:
+        for batch in schema.point_batches(documents, _UPSERT_BATCH):
             points = [
                 qe.Point(
                     id=point.id,
@@ -153,17 +153,29 @@ class EdgeStore:
                 self._require_chunks().update, qe.UpdateOperation.upsert_points(points)
             )
 
-    async def commit(self, record: ManifestRecord) -> None:
-        await self._call(self._commit, record)
+    async def commit(self, records: Sequence[ManifestRecord]) -> None:
+        if records:
+            await self._call(self._commit, records)
 
-    def _commit(self, record: ManifestRecord) -> None:
+    def _commit(self, records: Sequence[ManifestRecord]) -> None:
         older_versions = qe.Filter(
-            must=[_match("source", record.source)], must_not=[_match("sha256", record.sha256)]
+            should=[
+                qe.Filter(
+                    must=[_match("source", record.source)],
+                    must_not=[_match("sha256", record.sha256)],
+                )
+                for record in records
+            ]
         )
         self._require_chunks().update(qe.UpdateOperation.delete_points_by_filter(older_versions))
         self._manifest.update(
             qe.UpdateOperation.upsert_points(
-                [_marker_point(schema.manifest_id(record.source), schema.manifest_payload(record))]
+                [
+                    _marker_point(
+                        schema.manifest_id(record.source), schema.manifest_payload(record)
+                    )
+                    for record in records
+                ]
             )
         )
 

@@ -75,19 +75,26 @@ class PointData:
 
 
 def point_batches(
-    record: ManifestRecord, chunks: Sequence[EmbeddedChunk], batch_size: int
+    documents: Sequence[tuple[ManifestRecord, Sequence[EmbeddedChunk]]], batch_size: int
 ) -> Iterator[list[PointData]]:
-    for start in range(0, len(chunks), batch_size):
-        yield [
-            PointData(
-                id=str(chunk_id(record.source, item.chunk.index)),
-                dense=item.dense.tolist(),
-                sparse_indices=list(item.sparse.indices),
-                sparse_values=list(item.sparse.values),
-                payload=chunk_payload(record, item.chunk),
+    """The chunk points of several documents, in batches of at most `batch_size`."""
+    batch: list[PointData] = []
+    for record, chunks in documents:
+        for item in chunks:
+            batch.append(
+                PointData(
+                    id=str(chunk_id(record.source, item.chunk.index)),
+                    dense=item.dense.tolist(),
+                    sparse_indices=list(item.sparse.indices),
+                    sparse_values=list(item.sparse.values),
+                    payload=chunk_payload(record, item.chunk),
+                )
             )
-            for item in chunks[start : start + batch_size]
-        ]
+            if len(batch) == batch_size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
 
 
 def filter_conditions(filters: Filters) -> dict[str, str]:

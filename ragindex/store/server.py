@@ -19,9 +19,9 @@ from qdrant_client import AsyncQdrantClient, models
 from ragindex.config import Settings
 from ragindex.errors import StoreError
 from ragindex.store import schema
+from ragindex.store.base import DocumentChunks
 from ragindex.types import (
     CollectionSpec,
-    EmbeddedChunk,
     Filters,
     FloatArray,
     Hit,
@@ -182,8 +182,8 @@ class QdrantServerStore:
         await self._call(self.client.upsert(self.manifest_collection, [point], wait=True))
 
     # --- writing ----------------------------------------------------------------------------
-    async def upsert(self, record: ManifestRecord, chunks: Sequence[EmbeddedChunk]) -> None:
-        for batch in schema.point_batches(record, chunks, _UPSERT_BATCH):
+    async def upsert(self, documents: Sequence[DocumentChunks]) -> None:
+        for batch in schema.point_batches(documents, _UPSERT_BATCH):
             points = [
                 models.PointStruct(
                     id=point.id,
@@ -199,18 +199,32 @@ class QdrantServerStore:
             ]
             await self._call(self.client.upsert(self.collection, points, wait=False))
 
-    async def commit(self, record: ManifestRecord) -> None:
+    async def commit(self, records: Sequence[ManifestRecord]) -> None:
+        if not records:
+            return
         older_versions = models.Filter(
-            must=[_match("source", record.source)], must_not=[_match("sha256", record.sha256)]
+            should=[
+                models.Filter(
+                    must=[_match("source", record.source)],
+                    must_not=[_match("sha256", record.sha256)],
+                )
+                for record in records
+            ]
         )
         await self._call(
             self.client.delete(
                 self.collection, models.FilterSelector(filter=older_versions), wait=True
             )
         )
-        await self._upsert_manifest(
-            schema.manifest_id(record.source), schema.manifest_payload(record)
-        )
+        points = [
+            models.PointStruct(
+                id=str(schema.manifest_id(record.source)),
+                vector={"marker": [1.0]},
+                payload=schema.manifest_payload(record),
+            )
+            for record in records
+        ]
+        await self._call(self.client.upsert(self.manifest_collection, points, wait=True))
 
     async def remove(self, sources: Sequence[str]) -> None:
         for source in sources:

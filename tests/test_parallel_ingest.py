@@ -1,0 +1,66 @@
+"""Large ingests read and chunk in worker processes; that must work from any script."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from ragindex import Index, Settings
+from ragindex.discovery import Candidate, Discovery
+from ragindex.preparing import make_executor
+
+
+def big_folder(root: Path, files: int) -> Path:
+    root.mkdir()
+    for i in range(files):
+        (root / f"module_{i:03}.py").write_text(
+            f'"""Module {i}."""\n\n\ndef function_{i}(value):\n    return value * {i}\n',
+            encoding="utf-8",
+        )
+    return root
+
+
+def test_large_ingests_use_processes_small_ones_threads(tmp_path: Path) -> None:
+    folder = big_folder(tmp_path / "big", 80)
+    discovery = Discovery(max_bytes=10**6, excludes=[], follow_symlinks=False, portable=False)
+    candidates = [c for c in discovery.walk(folder) if isinstance(c, Candidate)]
+    large, small = make_executor(candidates, 2), make_executor(candidates[:5], 2)
+    try:
+        assert type(large).__name__ == "ProcessPoolExecutor"
+        assert type(small).__name__ == "ThreadPoolExecutor"
+    finally:
+        large.shutdown()
+        small.shutdown()
+
+
+def test_a_script_without_a_main_guard_can_ingest_a_large_folder(tmp_path: Path) -> None:
+    folder = big_folder(tmp_path / "big", 80)
+    script = tmp_path / "plain_script.py"
+    script.write_text(
+        textwrap.dedent(f"""
+        from ragindex import Index, Settings
+        with Index.open(Settings(home={str(tmp_path / "home")!r})) as index:
+            report = index.ingest([{str(folder)!r}])
+        print(len(report.indexed), len(report.failed))
+    """),
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["80", "0"]  # printed once: no worker re-ran the script
+
+
+def test_processes_and_threads_give_the_same_index(tmp_path: Path) -> None:
+    folder = big_folder(tmp_path / "big", 80)
+    with Index.open(Settings.load(home=tmp_path / "a")) as index:
+        index.ingest([folder])  # 80 files: processes
+        in_processes = [(r.source, r.sha256, r.chunks) for r in index.documents()]
+    with Index.open(Settings.load(home=tmp_path / "b")) as index:
+        for path in sorted(folder.iterdir()):
+            index.ingest([path])  # one file at a time: threads
+        one_by_one = [(r.source, r.sha256, r.chunks) for r in index.documents()]
+    assert in_processes == one_by_one and len(in_processes) == 80
