@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -65,3 +69,23 @@ def write_image_only_pdf(path: Path) -> Path:
     pdf.rect(20, 20, 100, 60, style="F")
     pdf.output(str(path))
     return path
+
+
+@contextmanager
+def index_held_by_another_process(home: Path) -> Iterator[None]:
+    """Another process opens the index at `home` and keeps it open until the block ends."""
+    script = textwrap.dedent(f"""
+        import sys
+        from ragindex import Index, Settings
+        index = Index.open(Settings.load(home={str(home)!r}))
+        print("open", flush=True)
+        sys.stdin.readline()
+    """)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        yield
+    finally:
+        holder.communicate("\n", timeout=30)

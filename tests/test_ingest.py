@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import index_held_by_another_process
 
 from ragindex import Index, Settings, StoreLockedError
 from ragindex.errors import CollectionMismatchError
@@ -123,30 +121,12 @@ async def test_collection_refuses_another_model_or_dimension(tmp_path: Path) -> 
 def test_second_process_gets_a_clear_message(settings: Settings, corpus: Path) -> None:
     with Index.open(settings) as index:
         index.ingest([corpus / "prose" / "en"])
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(f"""
-            import sys
-            from ragindex import Index, Settings
-            index = Index.open(Settings.load(home={str(settings.home)!r}))
-            print("open", flush=True)
-            sys.stdin.readline()
-        """),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+    with index_held_by_another_process(settings.home):
         with pytest.raises(StoreLockedError) as caught:
             Index.open(settings)
         message = str(caught.value)
         assert "open in another process" in message and "RAGINDEX_QDRANT_URL" in message
         assert str(settings.home) in message
-    finally:
-        holder.communicate("\n", timeout=30)
+
     with Index.open(settings) as index:  # usable again once the other process is gone
         assert index.stats()["documents"] == 4

@@ -4,13 +4,11 @@ states, and hostile documents shown as inert text."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, index_held_by_another_process
 from streamlit.testing.v1 import AppTest
 
 from ragindex import Index, Settings
@@ -118,26 +116,7 @@ def test_hostile_document_is_shown_as_literal_text(indexed: Path) -> None:
 
 
 def test_page_explains_when_another_process_holds_the_index(indexed: Path, home: Path) -> None:
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(f"""
-            import sys
-            from ragindex import Index, Settings
-            index = Index.open(Settings.load(home={str(home)!r}))
-            print("open", flush=True)
-            sys.stdin.readline()
-        """),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+    with index_held_by_another_process(home):
         page = run_page()
         assert any("held by another process" in error.value for error in page.error)
         assert any("open in another process" in text for text in shown_texts(page))
-    finally:
-        holder.communicate("\n", timeout=30)
