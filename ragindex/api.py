@@ -92,7 +92,6 @@ class AsyncIndex:
         )
         remote = bool(settings.embed_urls)
         limits = IngestLimits(
-            max_file_bytes=int(settings.max_file_mb * 1_000_000),
             max_pdf_pages=settings.pdf_max_pages,
             file_timeout_s=settings.file_timeout_s,
             # a remote server wants many inputs in flight; the local model one window at a time

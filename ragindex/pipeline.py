@@ -54,7 +54,6 @@ ProgressCallback = Callable[[Progress], None]
 
 @dataclass(frozen=True)
 class IngestLimits:
-    max_file_bytes: int
     max_pdf_pages: int
     file_timeout_s: float
     window_chunks: int  # chunks handed to the embedder per call
