@@ -81,6 +81,10 @@ def ingest(
     finally:
         index.close()
     if report.interrupted:
+        err.print(
+            f"interrupted: {len(report.indexed):,} files indexed and committed before the stop; "
+            "run the same command again to finish the rest"
+        )
         raise typer.Exit(130)
     if report.failed:
         raise typer.Exit(EXIT_FAILURES)
@@ -131,6 +135,12 @@ def _print_report(report: IngestReport, stats: dict[str, Any]) -> None:
     )
     table.add_row("unchanged", f"{report.unchanged:,} files (nothing embedded)")
     table.add_row("removed", f"{len(report.removed):,} files no longer on disk")
+    if report.recovered:
+        table.add_row(
+            "recovered",
+            f"{len(report.recovered):,} files left half-written by an interrupted run, "
+            "cleaned up and indexed again",
+        )
     table.add_row("skipped", f"{len(report.skipped):,} files")
     table.add_row("failed", f"{len(report.failed):,} files")
     table.add_row("time", f"{report.seconds:.1f} s, {rate:,.1f} chunks/s")
@@ -158,11 +168,6 @@ def _print_report(report: IngestReport, stats: dict[str, Any]) -> None:
             out.print(f"  … and {len(report.skipped) - 20} more (--json lists them all)")
     for source, reason in report.failed.items():
         err.print(f"failed: {source}: {reason}", markup=False)
-    if report.interrupted:
-        err.print(
-            "interrupted: the documents listed as indexed are committed; run the same "
-            "command again to finish"
-        )
 
 
 def _reason_group(reason: str) -> str:

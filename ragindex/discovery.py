@@ -161,11 +161,20 @@ def looks_binary(head: bytes) -> bool:
 
 
 def source_id(path: Path, root: Path, portable: bool) -> str:
-    """The id a file is stored under: its absolute path, or the path relative to its root."""
+    """The id a file is stored under: its absolute path, or the path relative to its root.
+
+    A name that is not valid UTF-8 (a Latin-1 file name on a Linux disk) shows its odd bytes as
+    `\\xe9`: ids end up in JSON payloads, UUIDs and terminals, which take no lone surrogates."""
     if portable:
         base = root if root.is_dir() else root.parent
-        return path.relative_to(base).as_posix()
-    return path.as_posix()
+        posix = path.relative_to(base).as_posix()
+    else:
+        posix = path.as_posix()
+    return printable(posix)
+
+
+def printable(posix: str) -> str:
+    return os.fsencode(posix).decode("utf-8", "backslashreplace")
 
 
 class Discovery:

@@ -11,6 +11,7 @@ import asyncio
 import os
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,10 +19,17 @@ from pathlib import Path
 import numpy as np
 
 from ragindex.chunking import Chunker
-from ragindex.discovery import Candidate, Discovery, Skipped
+from ragindex.discovery import Candidate, Discovery, Skipped, printable
 from ragindex.embedding.base import Embedder
 from ragindex.errors import SourceError, StoreError
-from ragindex.preparing import PreparedFile, PrepareSpec, make_executor, prepare_file
+from ragindex.preparing import (
+    PreparedFile,
+    PrepareSpec,
+    make_executor,
+    prepare_file,
+    process_executor,
+    stop_workers,
+)
 from ragindex.store.base import Store
 from ragindex.types import (
     Chunk,
@@ -35,6 +43,7 @@ from ragindex.types import (
 _PREPARED_QUEUE = 16  # documents read and chunked, waiting for the embedder
 _WRITE_QUEUE = 64  # documents embedded, waiting for the store
 _WRITE_GROUP = 64  # documents committed together at most
+_TIMEOUT_GRACE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,7 @@ class IngestPipeline:
         """Bring the index in line with the files under `roots`; returns what was done."""
         started = time.perf_counter()
         report = IngestReport()
+        report.recovered = await self.store.recover()
         manifest = await self.store.manifest()
         candidates, read_errors = await asyncio.to_thread(self._discover, roots, report)
         to_prepare: list[Candidate] = []
@@ -148,7 +158,7 @@ class IngestPipeline:
         if self.discovery.portable:
             return True  # a portable index holds the files of one root, stored relative to it
         for root in roots:
-            base = Path(os.path.abspath(root)).as_posix()
+            base = printable(Path(os.path.abspath(root)).as_posix())
             if source == base or source.startswith(base.rstrip("/") + "/"):
                 return True
         return False
@@ -158,14 +168,16 @@ class IngestPipeline:
     ) -> None:
         prepared: asyncio.Queue[_PreparedDocument | None] = asyncio.Queue(_PREPARED_QUEUE)
         embedded: asyncio.Queue[_PreparedDocument | None] = asyncio.Queue(_WRITE_QUEUE)
-        pool = _Pool(candidates, self.limits.prepare_workers)
+        pool = _Pool(candidates, self.limits.prepare_workers, private=self.store.location)
+        finished = False
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._prepare_all(candidates, manifest, prepared, pool, state))
                 group.create_task(self._embed_all(prepared, embedded))
                 group.create_task(self._write_all(embedded, state))
+            finished = True
         finally:
-            pool.shutdown()
+            pool.shutdown(now=not finished)
 
     # --- stage 1: read and chunk -----------------------------------------------------------
     async def _prepare_all(
@@ -176,7 +188,7 @@ class IngestPipeline:
         pool: _Pool,
         state: _RunState,
     ) -> None:
-        slots = asyncio.Semaphore(self.limits.prepare_workers * 2)
+        slots = asyncio.Semaphore(pool.capacity)
         spec = PrepareSpec(
             tokenizer=self.chunker.tokenizer.name,
             policy=self.chunker.policy,
@@ -340,9 +352,13 @@ class IngestPipeline:
         try:
             await self.store.upsert(batch)
             await self.store.commit([document.record for document in documents])
-        except StoreError as error:
+        except Exception as error:
+            # not committed, so the next run redoes these documents; the run goes on
+            reason = (
+                str(error) if isinstance(error, StoreError) else f"{type(error).__name__}: {error}"
+            )
             for document in documents:
-                state.report.failed[document.record.source] = f"not stored: {error}"
+                state.report.failed[document.record.source] = f"not stored: {reason}"
                 state.file_done(self.progress, document.record.source)
             return
         for document in documents:
@@ -353,29 +369,70 @@ class IngestPipeline:
 
 
 class _Pool:
-    """The prepare workers; a pool whose process died (a crashing reader) is replaced."""
+    """The prepare workers.
 
-    def __init__(self, candidates: list[Candidate], workers: int) -> None:
+    A file gets `file_timeout_s` of a worker's time; a worker still on it after that (a
+    pathological input, a reader stuck in a loop) is killed and the file skipped. A worker that
+    dies, killed or crashed, breaks the whole pool, failing the files of the other workers too:
+    the pool is replaced and each of those files is retried alone, so only the culprit is blamed.
+    """
+
+    def __init__(self, candidates: list[Candidate], workers: int, *, private: str) -> None:
         self._candidates = candidates
         self._workers = workers
-        self._executor = make_executor(candidates, workers)
+        self._private = private
+        self._executor = make_executor(candidates, workers, private)
+        # Processes get one file each at a time, so a file's clock runs only while it is read;
+        # threads (small ingests) queue a little to cover their hand-over.
+        processes = isinstance(self._executor, ProcessPoolExecutor)
+        self.capacity = workers if processes else 2 * workers
 
     async def run(
         self, spec: PrepareSpec, candidate: Candidate, known: ManifestRecord | None
     ) -> PreparedFile | ManifestRecord:
         executor = self._executor
         try:
-            return await asyncio.get_running_loop().run_in_executor(
-                executor, prepare_file, spec, candidate, known
-            )
+            return await self._run_on(executor, spec, candidate, known)
         except BrokenProcessPool:
-            if executor is self._executor:  # the first to notice replaces it
-                executor.shutdown(wait=False, cancel_futures=True)
-                self._executor = make_executor(self._candidates, self._workers)
+            self._replace(executor)
+        alone = process_executor(1, self._private)
+        try:
+            return await self._run_on(alone, spec, candidate, known)
+        except BrokenProcessPool:
             raise RuntimeError("the reader process crashed on this file") from None
+        finally:
+            alone.shutdown(wait=False)
 
-    def shutdown(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+    async def _run_on(
+        self,
+        executor: Executor,
+        spec: PrepareSpec,
+        candidate: Candidate,
+        known: ManifestRecord | None,
+    ) -> PreparedFile | ManifestRecord:
+        future = asyncio.get_running_loop().run_in_executor(
+            executor, prepare_file, spec, candidate, known
+        )
+        try:
+            # a little grace: the PDF reader checks the same limit between pages, more precisely
+            return await asyncio.wait_for(future, spec.file_timeout_s + _TIMEOUT_GRACE_S)
+        except TimeoutError:
+            stop_workers(executor)
+            self._replace(executor)
+            raise SourceError(
+                f"took longer than {spec.file_timeout_s:g} s to read (file_timeout_s)"
+            ) from None
+
+    def _replace(self, executor: Executor) -> None:
+        if executor is self._executor:  # the first to notice replaces it
+            executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = make_executor(self._candidates, self._workers, self._private)
+
+    def shutdown(self, *, now: bool = False) -> None:
+        """Wait for the files being read, or with `now` (an interrupted run) stop them."""
+        if now:
+            stop_workers(self._executor)
+        self._executor.shutdown(wait=not now, cancel_futures=True)
 
 
 class _RunState:

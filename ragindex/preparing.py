@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import multiprocessing.context
+import os
+import signal
 import sys
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -79,12 +81,55 @@ def prepare_file(
     return PreparedFile(record, chunks, [sparse.document_vector(chunk.text) for chunk in chunks])
 
 
-def make_executor(candidates: list[Candidate], workers: int) -> Executor:
-    """Processes for real ingests, threads for small ones."""
+def make_executor(candidates: list[Candidate], workers: int, private: str) -> Executor:
+    """Processes for real ingests, threads for small ones. `private`: a folder whose files the
+    parent holds open (the embedded store) and the workers must let go of."""
     total_bytes = sum(candidate.size for candidate in candidates)
     if len(candidates) < _PROCESS_MIN_FILES and total_bytes < _PROCESS_MIN_BYTES:
         return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ragindex-read")
-    return ProcessPoolExecutor(max_workers=workers, mp_context=_start_method())
+    return process_executor(workers, private)
+
+
+def process_executor(workers: int, private: str) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=_start_method(),
+        initializer=_start_worker,
+        initargs=(private,),
+    )
+
+
+def stop_workers(executor: Executor) -> None:
+    """Kill the worker processes of a process pool (a file overran its time); threads cannot be
+    stopped and are left to finish. `_processes` is private, but the only handle on the
+    workers; its absence just means nothing is killed."""
+    processes = getattr(executor, "_processes", None) or {}
+    for process in list(processes.values()):
+        process.kill()
+
+
+def _start_worker(private: str) -> None:
+    # Ctrl-C reaches the whole process group; the parent stops the run in order and then the
+    # workers, which would otherwise die mid-file and break the pool with a traceback each
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _close_inherited(private)
+
+
+def _close_inherited(folder: str) -> None:
+    """A forked worker shares the parent's open files. The embedded store's lock lives on
+    them: a worker still alive after its parent was killed would keep the index locked."""
+    prefix = folder.rstrip("/") + "/"
+    try:
+        descriptors = os.listdir("/proc/self/fd")
+    except OSError:
+        return  # no /proc (not Linux): workers are spawned there and inherit nothing
+    for name in descriptors:
+        try:
+            target = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:
+            continue  # the descriptor listdir itself used, already closed
+        if target.startswith(prefix):
+            os.close(int(name))
 
 
 def _start_method() -> multiprocessing.context.BaseContext:

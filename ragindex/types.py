@@ -131,6 +131,8 @@ class IngestReport:
     indexed: list[str] = field(default_factory=list)
     unchanged: int = 0
     removed: list[str] = field(default_factory=list)
+    # left half-written by a run that died; cleaned up and indexed again by this one
+    recovered: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # source -> reason
     failed: dict[str, str] = field(default_factory=dict)  # source -> reason
     chunks: int = 0

@@ -89,3 +89,67 @@ def index_held_by_another_process(home: Path) -> Iterator[None]:
         yield
     finally:
         holder.communicate("\n", timeout=30)
+
+
+_WORDS = [
+    "river",
+    "harbour",
+    "lantern",
+    "compiler",
+    "bridge",
+    "orchard",
+    "glacier",
+    "packet",
+    "kernel",
+    "meadow",
+    "saddle",
+    "beacon",
+    "thunder",
+    "cipher",
+    "marble",
+    "quarry",
+    "violin",
+    "tensor",
+    "ledger",
+    "falcon",
+    "ember",
+    "prism",
+    "canyon",
+    "tide",
+    "anvil",
+]
+
+
+def write_mixed_corpus(root: Path, files: int, *, pdfs: int = 0, seed: int = 0) -> Path:
+    """A folder of `files` text, Markdown and Python files of varied length (a few hundred to
+    a couple of thousand tokens) and `pdfs` three-page PDFs: reproducible from the seed."""
+    import random
+
+    rng = random.Random(seed)
+
+    def sentence() -> str:
+        return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(6, 16))).capitalize() + "."
+
+    def paragraph() -> str:
+        return " ".join(sentence() for _ in range(rng.randint(3, 8)))
+
+    for number in range(files):
+        folder = root / f"part{number % 7}"
+        folder.mkdir(parents=True, exist_ok=True)
+        body = [paragraph() for _ in range(rng.randint(2, 40))]
+        match number % 3:
+            case 0:
+                text = f"# Note {number}\n\n" + "\n\n".join(body)
+                (folder / f"note{number}.md").write_text(text, encoding="utf-8")
+            case 1:
+                (folder / f"prose{number}.txt").write_text("\n\n".join(body), encoding="utf-8")
+            case _:
+                functions = "\n\n".join(
+                    f"def {rng.choice(_WORDS)}_{index}(value):\n    "
+                    f'"""{paragraph()}"""\n    return value * {index}\n'
+                    for index in range(len(body))
+                )
+                (folder / f"module{number}.py").write_text(functions, encoding="utf-8")
+    for number in range(pdfs):
+        write_pdf(root / f"manual{number}.pdf", [paragraph() for _ in range(3)])
+    return root

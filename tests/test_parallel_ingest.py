@@ -26,7 +26,8 @@ def test_large_ingests_use_processes_small_ones_threads(tmp_path: Path) -> None:
     folder = big_folder(tmp_path / "big", 80)
     discovery = Discovery(max_bytes=10**6, excludes=[], follow_symlinks=False, portable=False)
     candidates = [c for c in discovery.walk(folder) if isinstance(c, Candidate)]
-    large, small = make_executor(candidates, 2), make_executor(candidates[:5], 2)
+    large = make_executor(candidates, 2, private=str(tmp_path / "store"))
+    small = make_executor(candidates[:5], 2, private=str(tmp_path / "store"))
     try:
         assert type(large).__name__ == "ProcessPoolExecutor"
         assert type(small).__name__ == "ThreadPoolExecutor"

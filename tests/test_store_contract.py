@@ -53,10 +53,15 @@ async def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
             store = EdgeStore(tmp_path, collection)
         elif request.param == "qdrant-client":
             path = str(tmp_path / "qdrant-local")
-            store = QdrantServerStore(AsyncQdrantClient(path=path), collection, location=path)
+            # the only writer: pending marks of a run that died need not age first
+            store = QdrantServerStore(
+                AsyncQdrantClient(path=path), collection, location=path, abandoned_after_s=0
+            )
         else:
             url = os.environ["RAGINDEX_TEST_QDRANT_URL"]
-            store = QdrantServerStore(AsyncQdrantClient(url=url), collection, location=url)
+            store = QdrantServerStore(
+                AsyncQdrantClient(url=url), collection, location=url, abandoned_after_s=0
+            )
         opened.append(store)
         return store
 
@@ -266,3 +271,43 @@ async def test_sparse_search_finds_rare_identifiers(make_store: StoreMaker) -> N
         limit=1,
     )
     assert hits[0].source == "/target.rs"
+
+
+async def test_a_run_that_died_between_upsert_and_commit_is_cleaned_up(
+    make_store: StoreMaker,
+) -> None:
+    store = await make_store()
+    await store.open(SPEC)
+    committed = document("/c.md", ["c old one", "c old two", "c old three"], version="v1")
+    await index_document(store, *committed)
+    await store.upsert([document("/c.md", ["c new one"], version="v2")])  # overwrites chunk 0
+    await store.upsert([document("/never-committed.md", ["orphan to be"])])
+    # ... the process dies here; the next run starts with recover()
+    assert sorted(await store.recover()) == ["/c.md", "/never-committed.md"]
+    # the half-written document is gone entirely (it is indexed again by that run), no orphan
+    assert await texts_of(store, "/c.md") == []
+    assert await texts_of(store, "/never-committed.md") == []
+    assert "/c.md" not in await store.manifest()
+    assert (await store.stats()).chunks == 0
+    assert await store.recover() == []  # the marks are gone too
+
+
+async def test_committed_documents_leave_nothing_to_recover(make_store: StoreMaker) -> None:
+    store = await make_store()
+    await store.open(SPEC)
+    await index_document(store, *document("/d.md", ["d one", "d two"]))
+    assert await store.recover() == []
+    assert await texts_of(store, "/d.md") == ["d one", "d two"]
+
+
+async def test_a_server_leaves_the_fresh_marks_of_another_live_ingest_alone(
+    tmp_path: Path,
+) -> None:
+    """On a server, another process may be between upsert and commit right now."""
+    path = str(tmp_path / "qdrant-local")
+    store = QdrantServerStore(AsyncQdrantClient(path=path), "shared", location=path)
+    await store.open(SPEC)
+    await store.upsert([document("/in-flight.md", ["being written by someone else"])])
+    assert await store.recover() == []
+    assert await texts_of(store, "/in-flight.md") == ["being written by someone else"]
+    await store.close()

@@ -38,15 +38,22 @@ class Store(Protocol):
         """Every committed document, by source."""
         ...
 
+    async def recover(self) -> list[str]:
+        """Clean up after a run that died between `upsert` and `commit`: documents whose
+        chunks were being written are removed entirely (their chunks may mix two versions),
+        so that this run indexes them afresh. Returns their sources."""
+        ...
+
     async def upsert(self, documents: Sequence[DocumentChunks]) -> None:
-        """Write documents' chunks (ids derived from source and chunk index)."""
+        """Mark the documents as pending (acknowledged), then write their chunks (ids derived
+        from source and chunk index)."""
         ...
 
     async def commit(self, records: Sequence[ManifestRecord]) -> None:
         """After all chunks of these documents are written: drop chunks of their older
-        versions, then write their manifest records, acknowledged. Only now are they indexed.
-        (Committing several documents at once saves round trips; the order per document is
-        the same.)"""
+        versions, then write their manifest records and clear their pending marks,
+        acknowledged. Only now are they indexed. (Committing several documents at once saves
+        round trips; the order per document is the same.)"""
         ...
 
     async def remove(self, sources: Sequence[str]) -> None:

@@ -116,25 +116,54 @@ class EdgeStore:
         return await self._call(self._read_manifest)
 
     def _read_manifest(self) -> dict[str, ManifestRecord]:
-        records: dict[str, ManifestRecord] = {}
+        records = (
+            schema.manifest_from_payload(point.payload)
+            for point in self._scroll_manifest("document")
+        )
+        return {record.source: record for record in records}
+
+    def _scroll_manifest(self, kind: str) -> list[Any]:
+        """Every manifest point of one kind ("document" or "pending")."""
+        points: list[Any] = []
         if self._manifest is None:
-            return records
-        only_documents = _filter_must({"record": "document"})
+            return points
         offset = None
         while True:
             page, offset = self._manifest.scroll(
                 qe.ScrollRequest(
-                    offset=offset, limit=_SCROLL_PAGE, filter=only_documents, with_payload=True
+                    offset=offset,
+                    limit=_SCROLL_PAGE,
+                    filter=_filter_must({"record": kind}),
+                    with_payload=True,
                 )
             )
-            for point in page:
-                record = schema.manifest_from_payload(point.payload)
-                records[record.source] = record
+            points.extend(page)
             if offset is None:
-                return records
+                return points
 
-    # --- writing ----------------------------------------------------------------------------
+    async def recover(self) -> list[str]:
+        return await self._call(self._recover)
+
+    def _recover(self) -> list[str]:
+        if self._manifest is None:
+            return []
+        # the engine is locked to this process: every pending mark is from a run that died
+        sources = [point.payload["source"] for point in self._scroll_manifest("pending")]
+        if sources:
+            self._remove(sources)
+            self._manifest.update(
+                qe.UpdateOperation.delete_points(
+                    [str(schema.pending_id(source)) for source in sources]
+                )
+            )
+        return sources
+
     async def upsert(self, documents: Sequence[DocumentChunks]) -> None:
+        marks = [
+            _marker_point(schema.pending_id(record.source), schema.pending_payload(record.source))
+            for record, _ in documents
+        ]
+        await self._call(self._require_manifest().update, qe.UpdateOperation.upsert_points(marks))
         for batch in schema.point_batches(documents, _UPSERT_BATCH):
             points = [
                 qe.Point(
@@ -176,6 +205,11 @@ class EdgeStore:
                     )
                     for record in records
                 ]
+            )
+        )
+        self._manifest.update(
+            qe.UpdateOperation.delete_points(
+                [str(schema.pending_id(record.source)) for record in records]
             )
         )
 
@@ -255,6 +289,11 @@ class EdgeStore:
                 shard.close()
         self._chunks = self._manifest = None
 
+    def _require_manifest(self) -> Any:
+        if self._manifest is None:
+            raise StoreError(f"the collection at {self.location} is not open")
+        return self._manifest
+
     def _require_chunks(self) -> Any:
         if self._chunks is None:
             raise StoreError(f"the collection at {self.location} is not open")
@@ -280,7 +319,9 @@ def _translated(function: Callable[..., T], location: str, *args: Any) -> T:
 
 def _open_shard(path: Path, config: Any) -> Any:
     if (path / "wal").exists():
-        return qe.EdgeShard.load(str(path))
+        # the config too: a process killed while creating the shard leaves a WAL and no
+        # segment, which the engine cannot load without being told the config again
+        return qe.EdgeShard.load(str(path), config)
     path.mkdir(parents=True, exist_ok=True)
     return qe.EdgeShard.create(str(path), config)
 

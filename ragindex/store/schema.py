@@ -6,6 +6,7 @@ Only data lives here; each store turns it into its client library's types.
 from __future__ import annotations
 
 import posixpath
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,20 @@ def chunk_id(source: str, index: int) -> uuid.UUID:
 
 def manifest_id(source: str) -> uuid.UUID:
     return uuid.uuid5(_NAMESPACE, f"document\x00{source}")
+
+
+def pending_id(source: str) -> uuid.UUID:
+    return uuid.uuid5(_NAMESPACE, f"pending\x00{source}")
+
+
+def pending_payload(source: str) -> dict[str, Any]:
+    """Written before a document's chunks and deleted by its commit: a marker still there at
+    the next run means a run died between the two, leaving chunks no manifest record covers."""
+    return {"record": "pending", "source": source, "at": time.time()}
+
+
+def abandoned(payload: dict[str, Any], older_than_s: float) -> bool:
+    return bool(time.time() - float(payload.get("at", 0.0)) >= older_than_s)
 
 
 def path_prefixes(source: str) -> list[str]:

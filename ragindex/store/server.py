@@ -35,6 +35,7 @@ T = TypeVar("T")
 _UPSERT_BATCH = 256  # Qdrant's advice for bulk loads: 64-256 points a request
 _SCROLL_PAGE = 1024
 _FUSION_CANDIDATES = 100
+_PENDING_ABANDONED_S = 3600.0  # a group of documents is committed within seconds of its marks
 
 
 class QdrantServerStore:
@@ -47,7 +48,10 @@ class QdrantServerStore:
         shards: int = 1,
         replicas: int = 1,
         on_disk: bool = False,
+        abandoned_after_s: float = _PENDING_ABANDONED_S,
     ) -> None:
+        """`abandoned_after_s`: how old a pending mark must be before `recover` treats its run
+        as dead; 0 when this process is known to be the collection's only writer."""
         self.client = client
         self.collection = collection
         self.manifest_collection = f"{collection}_manifest"
@@ -55,6 +59,7 @@ class QdrantServerStore:
         self.shards = shards
         self.replicas = replicas
         self.on_disk = on_disk
+        self.abandoned_after_s = abandoned_after_s
         self._open = False
 
     @classmethod
@@ -155,34 +160,64 @@ class QdrantServerStore:
 
     # --- the manifest -----------------------------------------------------------------------
     async def manifest(self) -> dict[str, ManifestRecord]:
-        records: dict[str, ManifestRecord] = {}
+        records = (
+            schema.manifest_from_payload(payload)
+            for payload in await self._scroll_manifest("document")
+        )
+        return {record.source: record for record in records}
+
+    async def _scroll_manifest(self, kind: str) -> list[dict[str, Any]]:
+        """The payloads of every manifest point of one kind ("document" or "pending")."""
+        payloads: list[dict[str, Any]] = []
         if not self._open and not await self._call(
             self.client.collection_exists(self.manifest_collection)
         ):
-            return records
+            return payloads
         offset: Any = None
         while True:
             page, offset = await self._call(
                 self.client.scroll(
                     self.manifest_collection,
-                    scroll_filter=_must({"record": "document"}),
+                    scroll_filter=_must({"record": kind}),
                     limit=_SCROLL_PAGE,
                     offset=offset,
                     with_payload=True,
                 )
             )
-            for point in page:
-                record = schema.manifest_from_payload(point.payload or {})
-                records[record.source] = record
+            payloads.extend(point.payload or {} for point in page)
             if offset is None:
-                return records
+                return payloads
+
+    async def recover(self) -> list[str]:
+        # Other processes may be ingesting into the same collection right now, their marks
+        # fresh: only marks older than any commit takes are from runs that died.
+        sources = [
+            payload["source"]
+            for payload in await self._scroll_manifest("pending")
+            if schema.abandoned(payload, older_than_s=self.abandoned_after_s)
+        ]
+        if sources:
+            await self.remove(sources)
+            await self._call(
+                self.client.delete(
+                    self.manifest_collection,
+                    models.PointIdsList(points=[str(schema.pending_id(s)) for s in sources]),
+                    wait=True,
+                )
+            )
+        return sources
 
     async def _upsert_manifest(self, point_id: Any, payload: dict[str, Any]) -> None:
-        point = models.PointStruct(id=str(point_id), vector={"marker": [1.0]}, payload=payload)
+        point = _marker(point_id, payload)
         await self._call(self.client.upsert(self.manifest_collection, [point], wait=True))
 
     # --- writing ----------------------------------------------------------------------------
     async def upsert(self, documents: Sequence[DocumentChunks]) -> None:
+        marks = [
+            _marker(schema.pending_id(record.source), schema.pending_payload(record.source))
+            for record, _ in documents
+        ]
+        await self._call(self.client.upsert(self.manifest_collection, marks, wait=True))
         for batch in schema.point_batches(documents, _UPSERT_BATCH):
             points = [
                 models.PointStruct(
@@ -216,15 +251,23 @@ class QdrantServerStore:
                 self.collection, models.FilterSelector(filter=older_versions), wait=True
             )
         )
-        points = [
-            models.PointStruct(
-                id=str(schema.manifest_id(record.source)),
-                vector={"marker": [1.0]},
-                payload=schema.manifest_payload(record),
-            )
+        committed = [
+            _marker(schema.manifest_id(record.source), schema.manifest_payload(record))
             for record in records
         ]
-        await self._call(self.client.upsert(self.manifest_collection, points, wait=True))
+        done: list[models.ExtendedPointId] = [
+            str(schema.pending_id(record.source)) for record in records
+        ]
+        await self._call(
+            self.client.batch_update_points(
+                self.manifest_collection,
+                [
+                    models.UpsertOperation(upsert=models.PointsList(points=committed)),
+                    models.DeleteOperation(delete=models.PointIdsList(points=done)),
+                ],
+                wait=True,
+            )
+        )
 
     async def remove(self, sources: Sequence[str]) -> None:
         for source in sources:
@@ -346,3 +389,7 @@ def _must(conditions: dict[str, str]) -> models.Filter:
 def _filter_of(filters: Filters) -> models.Filter | None:
     conditions = schema.filter_conditions(filters)
     return _must(conditions) if conditions else None
+
+
+def _marker(point_id: Any, payload: dict[str, Any]) -> models.PointStruct:
+    return models.PointStruct(id=str(point_id), vector={"marker": [1.0]}, payload=payload)

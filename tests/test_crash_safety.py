@@ -1,0 +1,218 @@
+"""Kill `ragindex ingest` at random moments, resume, and compare with one clean run.
+
+The ingest runs as a real `ragindex` process embedding through the SGLang stand-in (its vectors
+are a hash of the text, so two runs give identical points). Kill points are spread over the run:
+some while the process starts and opens the index, most after a random number of embedding
+requests, so they land while files are read, embedded, written and committed. After every kill
+the next run resumes; at the end the index must hold exactly what a single clean run writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import qdrant_edge as qe
+from conftest import write_mixed_corpus
+from sglang_standin import Profile, StandIn
+
+from ragindex.store.edge import EdgeStore
+
+# slow enough that a run spans many requests, fast enough for CI
+PROFILE = Profile(tokens_per_s=150_000, step_overhead_s=0.005, max_batch_tokens=4096)
+KILL_POINTS = 12
+
+
+@dataclass(frozen=True)
+class IndexContent:
+    chunks: dict[str, tuple[dict[str, object], tuple[float, ...]]]  # id -> payload, vector
+    documents: dict[str, dict[str, object]]  # source -> manifest payload
+    pending: set[str]
+
+
+def read_index(home: Path) -> IndexContent:
+    """Every point of the embedded store at `home`, read directly from the engine."""
+
+    async def read() -> IndexContent:
+        store = EdgeStore(home, "ragindex")
+        await store.open(None)
+        try:
+            chunks = {
+                str(point.id): (point.payload, tuple(round(x, 5) for x in point.vector["dense"]))
+                for point in _scroll(store._require_chunks(), with_vector=True)
+            }
+            documents: dict[str, dict[str, object]] = {}
+            pending: set[str] = set()
+            for point in _scroll(store._require_manifest(), with_vector=False):
+                if point.payload.get("record") == "document":
+                    documents[point.payload["source"]] = point.payload
+                elif point.payload.get("record") == "pending":
+                    pending.add(point.payload["source"])
+            return IndexContent(chunks, documents, pending)
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
+
+
+def _scroll(shard: object, *, with_vector: bool) -> Iterator[qe.Record]:
+    offset = None
+    while True:
+        page, offset = shard.scroll(  # type: ignore[attr-defined]
+            qe.ScrollRequest(offset=offset, limit=1000, with_payload=True, with_vector=with_vector)
+        )
+        yield from page
+        if offset is None:
+            return
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[StandIn]:
+    with StandIn(profile=PROFILE) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def crash_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_mixed_corpus(tmp_path_factory.mktemp("crash") / "corpus", 300, pdfs=12)
+
+
+@dataclass(frozen=True)
+class CleanRun:
+    content: IndexContent
+    requests: int  # embedding requests the whole run took
+
+
+@pytest.fixture(scope="module")
+def clean(
+    server: StandIn, crash_corpus: Path, tmp_path_factory: pytest.TempPathFactory
+) -> CleanRun:
+    """What one uninterrupted run writes."""
+    home = tmp_path_factory.mktemp("clean")
+    before = len(server.requests)
+    done = subprocess.run(
+        ingest_command(crash_corpus), env=environment(server, home), capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return CleanRun(read_index(home), len(server.requests) - before)
+
+
+def ingest_command(corpus: Path) -> list[str]:
+    return [sys.executable, "-m", "ragindex.cli", "ingest", str(corpus), "--json"]
+
+
+def environment(server: StandIn, home: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "RAGINDEX_HOME": str(home),
+        "RAGINDEX_EMBED_URL": server.url,
+        "RAGINDEX_DIM": "64",
+        "RAGINDEX_CHUNK_TOKENS": "256",
+        "RAGINDEX_EMBED_BATCH_TOKENS": "1024",
+        "RAGINDEX_EMBED_MAX_CONCURRENCY": "4",
+    }
+
+
+def start(server: StandIn, corpus: Path, home: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        ingest_command(corpus),
+        env=environment(server, home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal gives a command
+    )
+
+
+def wait_for_requests(server: StandIn, process: subprocess.Popen[str], count: int) -> None:
+    target = len(server.requests) + count
+    deadline = time.monotonic() + 60
+    while process.poll() is None and len(server.requests) < target:
+        assert time.monotonic() < deadline, "the ingest made no progress"
+        time.sleep(0.005)
+
+
+def assert_same_index(resumed: IndexContent, clean: IndexContent) -> None:
+    assert resumed.pending == set(), "a pending mark outlived its run"
+    assert resumed.documents.keys() == clean.documents.keys()
+    assert resumed.documents == clean.documents
+    assert len(resumed.chunks) == len(clean.chunks)
+    assert resumed.chunks.keys() == clean.chunks.keys(), "orphan or missing chunks"
+    different = [key for key in clean.chunks if resumed.chunks[key] != clean.chunks[key]]
+    assert not different, f"{len(different)} chunks differ from the clean run"
+
+
+@pytest.mark.timeout(600)
+def test_sigkill_at_random_moments_then_resume_gives_the_clean_index(
+    server: StandIn, crash_corpus: Path, clean: CleanRun, tmp_path: Path
+) -> None:
+    assert len(clean.content.documents) == 312
+    # a run's worth of requests spread over the kill points: every kill lands further on
+    step = clean.requests // KILL_POINTS
+
+    home = tmp_path / "killed"
+    rng = random.Random(20261125)
+    committed_after_kill: list[int] = []
+    for kill in range(KILL_POINTS):
+        process = start(server, crash_corpus, home)
+        if kill % 4 == 0:
+            time.sleep(rng.uniform(0.1, 2.0))  # while starting, opening, recovering
+        else:
+            wait_for_requests(server, process, rng.randint(step // 2, step * 3 // 2))
+            time.sleep(rng.uniform(0, 0.05))
+        assert process.poll() is None, f"the run ended before kill point {kill + 1}"
+        os.killpg(process.pid, signal.SIGKILL)  # the reading workers die with it
+        process.wait(10)
+        if (home / "ragindex").exists():
+            committed_after_kill.append(len(read_index(home).documents))
+        else:
+            committed_after_kill.append(0)
+    print(f"documents committed after each kill: {committed_after_kill}")
+    assert len(set(committed_after_kill)) > KILL_POINTS // 2, "the kills did not spread"
+
+    last = subprocess.run(
+        ingest_command(crash_corpus), env=environment(server, home), capture_output=True, text=True
+    )
+    assert last.returncode == 0, last.stderr
+    assert_same_index(read_index(home), clean.content)
+
+
+@pytest.mark.timeout(300)
+def test_ctrl_c_stops_within_seconds_says_how_far_it_got_and_resumes(
+    server: StandIn, crash_corpus: Path, clean: CleanRun, tmp_path: Path
+) -> None:
+    home = tmp_path / "interrupted"
+    process = start(server, crash_corpus, home)
+    wait_for_requests(server, process, clean.requests // 3)
+    interrupted_at = time.monotonic()
+    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
+    stdout, stderr = process.communicate(timeout=30)
+    stopped_after = time.monotonic() - interrupted_at
+    assert process.returncode == 130, stderr
+    assert stopped_after < 5, f"took {stopped_after:.1f} s to stop"
+    assert "Traceback" not in stderr
+    assert "interrupted" in stderr
+    report = json.loads(stdout)
+    assert report["interrupted"] is True
+    assert 0 < len(report["indexed"]) < len(clean.content.documents)
+    partial = read_index(home)
+    assert set(report["indexed"]) <= partial.documents.keys()
+
+    resumed = subprocess.run(
+        ingest_command(crash_corpus), env=environment(server, home), capture_output=True, text=True
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(json.loads(resumed.stdout)["indexed"]) == len(clean.content.documents) - len(
+        partial.documents
+    )
+    assert_same_index(read_index(home), clean.content)
