@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -216,3 +217,61 @@ def test_ctrl_c_stops_within_seconds_says_how_far_it_got_and_resumes(
         partial.documents
     )
     assert_same_index(read_index(home), clean.content)
+
+
+def assert_consistent(content: IndexContent) -> None:
+    """Each committed document has exactly its recorded version's chunks; no chunk is orphaned."""
+    by_source: dict[str, list[dict[str, object]]] = {}
+    for payload, _ in content.chunks.values():
+        by_source.setdefault(str(payload["source"]), []).append(payload)
+    assert by_source.keys() <= content.documents.keys() | content.pending, "orphan chunks"
+    for source, record in content.documents.items():
+        if source in content.pending:
+            continue  # being redone by the next run
+        chunks = by_source.get(source, [])
+        assert len(chunks) == record["chunks"], f"{source}: half a document"
+        assert {chunk["sha256"] for chunk in chunks} == {record["sha256"]}, f"{source}: mixed"
+
+
+@pytest.mark.timeout(300)
+def test_files_changing_and_vanishing_during_an_ingest_are_never_half_indexed(
+    server: StandIn, crash_corpus: Path, clean: CleanRun, tmp_path: Path
+) -> None:
+    folder = tmp_path / "changing"
+    shutil.copytree(crash_corpus, folder)
+    files = sorted(path for path in folder.rglob("*") if path.suffix in {".md", ".txt"})
+    rng = random.Random(11)
+    to_change, to_delete = rng.sample(files, 40), rng.sample(files, 20)
+    home = tmp_path / "home"
+    process = subprocess.Popen(
+        ingest_command(folder),
+        env=environment(server, home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for_requests(server, process, clean.requests // 5)
+    for path in to_change:  # rewritten while the run reads, embeds and commits
+        if path.exists():
+            path.write_text(f"# Rewritten\n\n{path.name} now says something else entirely.\n")
+        time.sleep(rng.uniform(0, 0.05))
+    for path in to_delete:
+        path.unlink(missing_ok=True)
+        time.sleep(rng.uniform(0, 0.05))
+    _, stderr = process.communicate(timeout=240)
+    assert process.returncode in (0, 1), stderr
+    assert "Traceback" not in stderr
+    assert_consistent(read_index(home))
+
+    again = subprocess.run(
+        ingest_command(folder), env=environment(server, home), capture_output=True, text=True
+    )
+    assert again.returncode == 0, again.stderr
+    reference = subprocess.run(
+        ingest_command(folder),
+        env=environment(server, tmp_path / "reference"),
+        capture_output=True,
+        text=True,
+    )
+    assert reference.returncode == 0, reference.stderr
+    assert_same_index(read_index(home), read_index(tmp_path / "reference"))
