@@ -15,6 +15,7 @@ Figures go to bench/out/ingest_scale.json and the plot to bench/plots/ingest_mem
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -48,6 +49,7 @@ class Run:
     failed: int
     peak_rss_mb: float
     peak_main_rss_mb: float
+    store_rss_mb: float  # a fresh process that opens the finished index and searches it once
     reingest_seconds: float
 
 
@@ -85,16 +87,14 @@ def tree_rss(process: psutil.Process) -> tuple[int, int]:
         return 0, 0
     total = main
     for child in children:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             total += child.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
     return total, main
 
 
 def ingest(subset: Path, env: dict[str, str]) -> tuple[dict[str, object], float, int, int]:
     command = [sys.executable, "-m", "ragindex.cli", "ingest", str(subset), "--json"]
-    output_file = tempfile.TemporaryFile("w+")  # a pipe would fill up and stall the ingest
+    output_file = tempfile.TemporaryFile("w+")  # noqa: SIM115 (a pipe would fill up and stall)
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=output_file, text=True)
     watched = psutil.Process(process.pid)
@@ -113,6 +113,23 @@ def ingest(subset: Path, env: dict[str, str]) -> tuple[dict[str, object], float,
     return report, seconds, peak_tree, peak_main
 
 
+FOOTPRINT = """
+import sys, psutil
+from ragindex import Index, Settings
+with Index.open(Settings.load()) as index:
+    index.search("how to configure the network", k=10, mode="sparse")
+    print(psutil.Process().memory_info().rss)
+"""
+
+
+def store_footprint(env: dict[str, str]) -> int:
+    """RSS of a process holding the finished index open: the store's share of the ingest's."""
+    done = subprocess.run(
+        [sys.executable, "-c", FOOTPRINT], env=env, capture_output=True, text=True, check=True
+    )
+    return int(done.stdout.strip())
+
+
 def measure(corpus: Path, size: str, workdir: Path, embed_url: str | None) -> Run:
     megabytes = None if size == "all" else float(size)
     subset = workdir / f"subset-{size}"
@@ -125,6 +142,7 @@ def measure(corpus: Path, size: str, workdir: Path, embed_url: str | None) -> Ru
         env.pop("RAGINDEX_EMBED_URL", None)
     report, seconds, peak_tree, peak_main = ingest(subset, env)
     _, reingest_seconds, _, _ = ingest(subset, env)
+    store_rss = store_footprint(env)
     shutil.rmtree(subset)
     return Run(
         label="all" if megabytes is None else f"{size} MB",
@@ -137,6 +155,7 @@ def measure(corpus: Path, size: str, workdir: Path, embed_url: str | None) -> Ru
         failed=len(report["failed"]),  # type: ignore[arg-type]
         peak_rss_mb=peak_tree / 1e6,
         peak_main_rss_mb=peak_main / 1e6,
+        store_rss_mb=store_rss / 1e6,
         reingest_seconds=reingest_seconds,
     )
 
@@ -151,6 +170,7 @@ def plot(runs: list[Run], path: Path) -> None:
     sizes = [run.megabytes for run in runs]
     memory.plot(sizes, [run.peak_rss_mb for run in runs], "o-", label="process tree")
     memory.plot(sizes, [run.peak_main_rss_mb for run in runs], "s--", label="ingest process")
+    memory.plot(sizes, [run.store_rss_mb for run in runs], "^:", label="index held open (store)")
     memory.set(xlabel="corpus MB", ylabel="peak RSS MB", title="memory vs corpus size")
     memory.set_ylim(bottom=0)
     memory.legend()
@@ -167,7 +187,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpus", nargs="?", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--sizes", default="10,50,all", help="MB per subset, 'all' = everything")
-    parser.add_argument("--embed-url", help="an SGLang-compatible server instead of the local model")
+    parser.add_argument(
+        "--embed-url", help="an SGLang-compatible server instead of the local model"
+    )
     parser.add_argument("--json", type=Path, default=OUT / "ingest_scale.json")
     parser.add_argument("--plot", type=Path, default=PLOTS / "ingest_memory.png")
     arguments = parser.parse_args()
@@ -188,7 +210,8 @@ def main() -> None:
                 f"{run.chunks:6} chunks {run.tokens:10,} tokens in {run.seconds:7.1f} s "
                 f"({run.chunks / run.seconds:6.1f} chunks/s, {run.tokens / run.seconds:7.0f} "
                 f"tokens/s); peak RSS {run.peak_rss_mb:6.0f} MB tree, "
-                f"{run.peak_main_rss_mb:6.0f} MB main; skipped {run.skipped}, failed "
+                f"{run.peak_main_rss_mb:6.0f} MB main, {run.store_rss_mb:6.0f} MB the index "
+                f"held open; skipped {run.skipped}, failed "
                 f"{run.failed}; re-ingest unchanged {run.reingest_seconds:5.2f} s",
                 flush=True,
             )

@@ -21,11 +21,13 @@ SAMPLE_CORPUS = REPO / "corpora"
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No RAGINDEX_* variable or ragindex.toml of the developer's leaks into a test."""
+    """No setting of the developer's (RAGINDEX_* variable, ragindex.toml) leaks into a test;
+    the variables that steer the tests themselves (RAGINDEX_TEST_QDRANT_URL, ...) stay."""
     import os
 
+    settings = {f"RAGINDEX_{name.upper()}" for name in Settings.model_fields}
     for name in list(os.environ):
-        if name.startswith("RAGINDEX_"):
+        if name in settings:
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
 

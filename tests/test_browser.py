@@ -5,6 +5,7 @@ RAGINDEX_UPDATE_SCREENSHOTS=1, to ui/screenshots/ for the README)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -13,12 +14,16 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from conftest import REPO
 from test_ui import HOSTILE
 
 from ragindex import Index, Settings
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = REPO / "tests" / "artifacts"
@@ -69,6 +74,8 @@ def page_url(tmp_path: Path, corpus: Path) -> Iterator[str]:
             "true",
             "--browser.gatherUsageStats",
             "false",
+            "--client.toolbarMode",
+            "minimal",
         ],
         env=env,
         stdout=subprocess.DEVNULL,
@@ -93,6 +100,25 @@ def page_url(tmp_path: Path, corpus: Path) -> Iterator[str]:
         server.wait(20)
 
 
+def search_and_wait(page: Page, query: str, first_result: str) -> None:
+    """Type a query, then wait until the page has finished re-rendering (Streamlit keeps the
+    previous run's elements on screen, marked stale, until each is replaced) and the top
+    result is the expected one."""
+    from playwright.sync_api import expect
+
+    box = page.get_by_placeholder("Ask in any language, or search code…")
+    box.fill(query)
+    box.press("Enter")
+    expect(page.get_by_text(re.compile(r"^1\. ")).first).to_contain_text(
+        first_result, timeout=60_000
+    )
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-stale=\"true\"]').length === 0",
+        timeout=30_000,
+    )
+    expect(page.get_by_text(re.compile(r"^1\. ")).first).to_contain_text(first_result)
+
+
 def test_search_in_a_real_browser(page_url: str) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -106,21 +132,15 @@ def test_search_in_a_real_browser(page_url: str) -> None:
         box = page.get_by_placeholder("Ask in any language, or search code…")
         box.wait_for(timeout=90_000)
 
-        box.fill("猫坐在垫子上")
-        box.press("Enter")
-        page.get_by_text("prose/zh/猫.txt", exact=False).first.wait_for(timeout=60_000)
+        search_and_wait(page, "猫坐在垫子上", "prose/zh/猫.txt")
         page.get_by_text("katzen.md", exact=False).first.wait_for(timeout=10_000)
         page.screenshot(path=str(ARTIFACTS / "multilingual-query.png"), full_page=False)
 
-        box.fill("read a JSON config file")
-        box.press("Enter")
-        page.get_by_text("code/rust/config.rs", exact=False).first.wait_for(timeout=60_000)
+        search_and_wait(page, "read a JSON config file", "code/rust/config.rs")
         page.get_by_text("config_loader.py", exact=False).first.wait_for(timeout=10_000)
         page.screenshot(path=str(ARTIFACTS / "code-query.png"), full_page=False)
 
-        box.fill("pelican report")
-        box.press("Enter")
-        page.get_by_text("hostile.md", exact=False).first.wait_for(timeout=60_000)
+        search_and_wait(page, "pelican report", "hostile.md")
         # the document's markup is on the page as text, and none of it ran
         page.get_by_text('<script>window.__pwned = 1; alert("pwned")</script>').first.wait_for(
             timeout=10_000
