@@ -15,6 +15,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -169,15 +170,13 @@ class IngestPipeline:
         prepared: asyncio.Queue[_PreparedDocument | None] = asyncio.Queue(_PREPARED_QUEUE)
         embedded: asyncio.Queue[_PreparedDocument | None] = asyncio.Queue(_WRITE_QUEUE)
         pool = _Pool(candidates, self.limits.prepare_workers, private=self.store.location)
-        finished = False
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._prepare_all(candidates, manifest, prepared, pool, state))
                 group.create_task(self._embed_all(prepared, embedded))
                 group.create_task(self._write_all(embedded, state))
-            finished = True
         finally:
-            pool.shutdown(now=not finished)
+            pool.shutdown()
 
     # --- stage 1: read and chunk -----------------------------------------------------------
     async def _prepare_all(
@@ -386,6 +385,7 @@ class _Pool:
         # threads (small ingests) queue a little to cover their hand-over.
         processes = isinstance(self._executor, ProcessPoolExecutor)
         self.capacity = workers if processes else 2 * workers
+        self._in_flight: dict[int, set[asyncio.Future[Any]]] = {}  # by id() of the executor
 
     async def run(
         self, spec: PrepareSpec, candidate: Candidate, known: ManifestRecord | None
@@ -413,26 +413,37 @@ class _Pool:
         future = asyncio.get_running_loop().run_in_executor(
             executor, prepare_file, spec, candidate, known
         )
+        in_flight = self._in_flight.setdefault(id(executor), set())
+        in_flight.add(future)
         try:
             # a little grace: the PDF reader checks the same limit between pages, more precisely
             return await asyncio.wait_for(future, spec.file_timeout_s + _TIMEOUT_GRACE_S)
         except TimeoutError:
+            self._replace(executor)  # new files go to a fresh pool from now on
+            # Killing a worker while it writes its result back would leave half a message in
+            # the pool's pipe, and the pool's thread would then block the interpreter's exit:
+            # the other files finish first (each within its own limit), then the stuck worker
+            # is the only one left busy.
+            others = in_flight - {future}
+            if others:
+                await asyncio.wait(others)
             stop_workers(executor)
-            self._replace(executor)
             raise SourceError(
                 f"took longer than {spec.file_timeout_s:g} s to read (file_timeout_s)"
             ) from None
+        finally:
+            in_flight.discard(future)
 
     def _replace(self, executor: Executor) -> None:
         if executor is self._executor:  # the first to notice replaces it
             executor.shutdown(wait=False, cancel_futures=True)
             self._executor = make_executor(self._candidates, self._workers, self._private)
 
-    def shutdown(self, *, now: bool = False) -> None:
-        """Wait for the files being read, or with `now` (an interrupted run) stop them."""
-        if now:
-            stop_workers(self._executor)
-        self._executor.shutdown(wait=not now, cancel_futures=True)
+    def shutdown(self) -> None:
+        """Let the workers finish the file each is on (an interrupted run too: killing a worker
+        that is writing its result back leaves the pool's result pipe with half a message,
+        and the pool's thread then blocks the interpreter's exit forever)."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
 
 
 class _RunState:

@@ -153,6 +153,28 @@ def assert_same_index(resumed: IndexContent, clean: IndexContent) -> None:
     assert not different, f"{len(different)} chunks differ from the clean run"
 
 
+def kill_repeatedly(
+    server: StandIn, corpus: Path, home: Path, kills: int, step: int, rng: random.Random
+) -> list[int]:
+    """Start `ragindex ingest` and SIGKILL it `kills` times: every fourth time at a random
+    moment of start-up, otherwise after about `step` embedding requests. Returns how many
+    documents were committed after each kill."""
+    committed: list[int] = []
+    for kill in range(kills):
+        process = start(server, corpus, home)
+        if kill % 4 == 0:
+            time.sleep(rng.uniform(0.1, 2.0))  # while starting, opening, recovering
+        else:
+            wait_for_requests(server, process, rng.randint(max(1, step // 2), step * 3 // 2))
+            time.sleep(rng.uniform(0, 0.05))
+        assert process.poll() is None, f"the run ended before kill point {kill + 1}"
+        os.killpg(process.pid, signal.SIGKILL)  # the reading workers die with it
+        process.wait(10)
+        opened = (home / "ragindex").exists()
+        committed.append(len(read_index(home).documents) if opened else 0)
+    return committed
+
+
 @pytest.mark.timeout(600)
 def test_sigkill_at_random_moments_then_resume_gives_the_clean_index(
     server: StandIn, crash_corpus: Path, clean: CleanRun, tmp_path: Path
@@ -162,22 +184,9 @@ def test_sigkill_at_random_moments_then_resume_gives_the_clean_index(
     step = clean.requests // KILL_POINTS
 
     home = tmp_path / "killed"
-    rng = random.Random(20261125)
-    committed_after_kill: list[int] = []
-    for kill in range(KILL_POINTS):
-        process = start(server, crash_corpus, home)
-        if kill % 4 == 0:
-            time.sleep(rng.uniform(0.1, 2.0))  # while starting, opening, recovering
-        else:
-            wait_for_requests(server, process, rng.randint(step // 2, step * 3 // 2))
-            time.sleep(rng.uniform(0, 0.05))
-        assert process.poll() is None, f"the run ended before kill point {kill + 1}"
-        os.killpg(process.pid, signal.SIGKILL)  # the reading workers die with it
-        process.wait(10)
-        if (home / "ragindex").exists():
-            committed_after_kill.append(len(read_index(home).documents))
-        else:
-            committed_after_kill.append(0)
+    committed_after_kill = kill_repeatedly(
+        server, crash_corpus, home, KILL_POINTS, step, random.Random(20261125)
+    )
     print(f"documents committed after each kill: {committed_after_kill}")
     assert len(set(committed_after_kill)) > KILL_POINTS // 2, "the kills did not spread"
 

@@ -65,26 +65,30 @@ def contents_of(settings: Settings) -> dict[str, object]:
     return {"sources": sorted(record.source for record in records), "chunks": chunks}
 
 
-def test_stalls_past_the_timeout_are_retried(
-    tmp_path: Path, folder: Path, expected: dict[str, object]
+@pytest.mark.parametrize(
+    ("faults", "overrides", "retried_as"),
+    [
+        # answers that come after the client's timeout
+        (Faults(stall=0.15, stall_s=3.0), {"embed_timeout_s": 0.5}, "retries_timeout"),
+        # one vector fewer than inputs: never matched up with the wrong chunks
+        (Faults(wrong_count=0.2), {}, "retries_malformed"),
+    ],
+    ids=["stalls", "wrong-count"],
+)
+def test_transient_faults_are_retried_and_the_index_is_complete(
+    tmp_path: Path,
+    folder: Path,
+    expected: dict[str, object],
+    faults: Faults,
+    overrides: dict[str, object],
+    retried_as: str,
 ) -> None:
-    with StandIn(faults=Faults(stall=0.15, stall_s=3.0), seed=1) as stalling:
-        settings = settings_for(tmp_path, stalling.url, embed_timeout_s=0.5)
+    with StandIn(faults=faults, seed=1) as faulty:
+        settings = settings_for(tmp_path, faulty.url, **overrides)
         report, metrics = ingest(settings, folder)
     assert report.ok, report.failed
     assert contents_of(settings) == expected
-    assert metrics["retries_timeout"] > 0
-
-
-def test_a_wrong_number_of_vectors_is_never_stored_and_is_retried(
-    tmp_path: Path, folder: Path, expected: dict[str, object]
-) -> None:
-    with StandIn(faults=Faults(wrong_count=0.2), seed=2) as miscounting:
-        settings = settings_for(tmp_path, miscounting.url)
-        report, metrics = ingest(settings, folder)
-    assert report.ok, report.failed
-    assert contents_of(settings) == expected
-    assert metrics["retries_malformed"] > 0
+    assert metrics[retried_as] > 0
 
 
 def test_nan_vectors_are_refused_reported_and_redone_by_the_next_run(
