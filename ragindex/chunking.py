@@ -159,13 +159,10 @@ class Chunker:
         bounds = [page.start for page in document.pages] or [0]
         for segment_start, segment_end in zip(bounds, [*bounds[1:], len(text)], strict=True):
             segment = text[segment_start:segment_end]
-            search_from = 0
+            previous_start, previous_end = -1, 0
             for piece in self._splitter(document.format).split_text(segment):
-                found = segment.find(piece, search_from)
-                start = found if found >= 0 else segment.find(piece)
-                if start < 0:  # the splitter never rewrites text; guard so offsets can't lie
-                    raise AssertionError("chunk text not found in its document")
-                search_from = start + 1
+                start = _locate(segment, piece, previous_start, previous_end)
+                previous_start, previous_end = start, start + len(piece)
                 yield from self._within_context(piece, segment_start + start)
 
     def _within_context(self, piece: str, offset: int) -> Iterator[tuple[str, int, int]]:
@@ -180,6 +177,20 @@ class Chunker:
             yield head, offset, self.tokenizer.count(head)
             offset += len(head)
             piece = piece[len(head) :]
+
+
+def _locate(segment: str, piece: str, previous_start: int, previous_end: int) -> int:
+    """Where the splitter's next piece starts. It starts after the previous piece's start and,
+    overlap or not, reaches past its end; in repetitive text an earlier occurrence inside the
+    overlap would otherwise be taken, and the text after it lost."""
+    first = segment.find(piece, previous_start + 1)
+    found = first
+    while found >= 0 and found + len(piece) <= previous_end:
+        found = segment.find(piece, found + 1)
+    start = found if found >= 0 else first if first >= 0 else segment.find(piece)
+    if start < 0:  # the splitter never rewrites text; guard so offsets can't lie
+        raise AssertionError("chunk text not found in its document")
+    return start
 
 
 def _heading_index(text: str) -> tuple[list[int], list[str]]:

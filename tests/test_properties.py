@@ -105,3 +105,11 @@ def test_any_bytes_give_a_document_or_a_reason(name: str, data: bytes) -> None:
     assert "\x00" not in document.text
     for chunk in CHUNKER.chunk(document):
         assert chunk.tokens <= POLICY.chunk_tokens
+
+
+def test_repetitive_text_keeps_its_tail() -> None:
+    # found by hypothesis: the last piece also occurs inside the overlap, earlier in the text
+    text = "0" * 36 + "\x810\x81" + "0" * 5 + "\x810"
+    chunks = CHUNKER.chunk(as_document(text, "plain"))
+    assert chunks[-1].end == len(text)
+    assert all(text[chunk.start : chunk.end] == chunk.text for chunk in chunks)
