@@ -109,8 +109,8 @@ def stop_workers(executor: Executor) -> None:
 
 
 def _start_worker(private: str) -> None:
-    # Ctrl-C reaches the whole process group; the parent stops the run in order and then the
-    # workers, which would otherwise die mid-file and break the pool with a traceback each
+    # Ctrl-C reaches the whole process group; the parent stops the run in order and lets each
+    # worker finish its file, instead of every worker dying mid-file with a traceback
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _close_inherited(private)
 
