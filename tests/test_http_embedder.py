@@ -244,3 +244,13 @@ async def test_limiter_halves_on_overload_and_recovers() -> None:
 
 def test_ceiling_profile_exists_for_benchmarks() -> None:
     assert CEILING.tokens_per_s is None and H100.tokens_per_s == 60_000
+
+
+async def test_the_start_up_check_rides_out_a_flaky_server() -> None:
+    # a cut connection or a 500 on the very first request must not abort the whole ingest
+    with StandIn(faults=Faults(error_500=0.5, cut=0.3), seed=1) as flaky:
+        embedder = HttpEmbedder(urls=[flaky.url], model="Qwen/Qwen3-Embedding-4B")
+        await embedder.check()
+        retries = embedder.metrics()["retries"]
+        await embedder.aclose()
+    assert retries >= 1

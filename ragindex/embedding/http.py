@@ -45,6 +45,7 @@ KNOWN_MODELS: dict[str, tuple[int, int]] = {
 QWEN_QUERY_FORMAT = "Instruct: {task}\nQuery:{query}"
 _DEFAULT_CONTEXT = 8192
 _MAX_BACKOFF_S = 30.0
+_PROBE_ATTEMPTS = 4  # the start-up check: a refused connection fails at once, hiccups get these
 
 
 class _Retryable(Exception):
@@ -148,37 +149,57 @@ class HttpEmbedder:
         """Reach every server once, and learn what it supports (base64, dimensions).
 
         Raises `EmbeddingServerUnavailable` at once when a server cannot be reached: an ingest
-        fails fast instead of marking every document failed."""
+        fails fast instead of marking every document failed. A server that answers but
+        stumbles (a 5xx, a cut connection) gets a few more tries, as any request would."""
         async with self._check_lock:
             if self._checked:
                 return
-            for url in self.urls:
+            for attempt in range(1, _PROBE_ATTEMPTS + 1):
                 try:
-                    response = await self._client.get(f"{url}/models")
-                except httpx.TransportError as error:
-                    raise EmbeddingServerUnavailable(
-                        f"cannot reach the embedding server at {url} ({_describe(error)}); is it "
-                        "running, and is RAGINDEX_EMBED_URL right?"
-                    ) from None
-                if response.status_code in (401, 403):
-                    raise EmbeddingError(
-                        f"the embedding server at {url} refused the API key "
-                        f"({response.status_code}); check RAGINDEX_EMBED_API_KEY"
-                    )
-            # base64 halves the bytes and skips JSON float parsing; older handlers ignore the
-            # field and send floats anyway, some refuse it: ask once and see
-            self._base64 = True
+                    await self._probe()
+                    self._checked = True
+                    return
+                except _Retryable as error:
+                    if error.kind == "connect" or attempt == _PROBE_ATTEMPTS:
+                        raise EmbeddingServerUnavailable(str(error)) from None
+                    self._metrics.retry(error.kind)
+                    await asyncio.sleep(max(error.retry_after, 0.25 * 2**attempt))
+
+    async def _probe(self) -> None:
+        for url in self.urls:
+            try:
+                response = await self._client.get(f"{url}/models")
+            except httpx.ConnectError as error:
+                raise _Retryable(
+                    "connect",
+                    f"cannot reach the embedding server at {url} ({_describe(error)}); is it "
+                    "running, and is RAGINDEX_EMBED_URL right?",
+                ) from None
+            except httpx.TransportError as error:
+                raise _Retryable(
+                    "disconnect", f"the embedding server at {url} dropped the connection"
+                ) from error
+            if response.status_code in (401, 403):
+                raise EmbeddingError(
+                    f"the embedding server at {url} refused the API key "
+                    f"({response.status_code}); check RAGINDEX_EMBED_API_KEY"
+                )
+        # base64 halves the bytes and skips JSON float parsing; older handlers ignore the
+        # field and send floats anyway, some refuse it: ask once and see
+        self._base64 = True
+        try:
             try:
                 probe = await self._post(self.urls[0], ["ragindex capability probe"])
             except _Capability:
                 self._base64 = False
                 probe = await self._post(self.urls[0], ["ragindex capability probe"])
-            except _Retryable as error:
-                raise EmbeddingServerUnavailable(
-                    f"the embedding server at {self.urls[0]} is not answering embeddings: {error}"
-                ) from None
-            self._base64 = isinstance(probe[0], str)
-            self._checked = True
+        except _Retryable as error:
+            raise _Retryable(
+                error.kind,
+                f"the embedding server at {self.urls[0]} is not answering embeddings: {error}",
+                retry_after=error.retry_after,
+            ) from None
+        self._base64 = isinstance(probe[0], str)
 
     async def embed_documents(
         self, texts: Sequence[str], token_counts: Sequence[int] | None = None
