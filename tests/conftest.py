@@ -33,6 +33,13 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
 
 
 @pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An index home that processes started by the test (CLI, UI) find through RAGINDEX_HOME."""
+    monkeypatch.setenv("RAGINDEX_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings.load(home=tmp_path / "home")
 

@@ -17,12 +17,6 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("RAGINDEX_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-@pytest.fixture
 def ingested(home: Path, corpus: Path) -> Path:
     result = runner.invoke(app, ["ingest", str(corpus)])
     assert result.exit_code == 0, result.output

@@ -24,12 +24,6 @@ HOSTILE = textwrap.dedent("""\
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("RAGINDEX_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-@pytest.fixture
 def indexed(home: Path, corpus: Path) -> Path:
     (corpus / "hostile.md").write_text(HOSTILE, encoding="utf-8")
     with Index.open(Settings.load()) as index:
