@@ -385,7 +385,7 @@ class _Pool:
         # threads (small ingests) queue a little to cover their hand-over.
         processes = isinstance(self._executor, ProcessPoolExecutor)
         self.capacity = workers if processes else 2 * workers
-        self._in_flight: dict[int, set[asyncio.Future[Any]]] = {}  # by id() of the executor
+        self._in_flight: dict[Executor, set[asyncio.Future[Any]]] = {}
 
     async def run(
         self, spec: PrepareSpec, candidate: Candidate, known: ManifestRecord | None
@@ -413,7 +413,7 @@ class _Pool:
         future = asyncio.get_running_loop().run_in_executor(
             executor, prepare_file, spec, candidate, known
         )
-        in_flight = self._in_flight.setdefault(id(executor), set())
+        in_flight = self._in_flight.setdefault(executor, set())
         in_flight.add(future)
         try:
             # a little grace: the PDF reader checks the same limit between pages, more precisely
