@@ -159,10 +159,8 @@ class Chunker:
         bounds = [page.start for page in document.pages] or [0]
         for segment_start, segment_end in zip(bounds, [*bounds[1:], len(text)], strict=True):
             segment = text[segment_start:segment_end]
-            previous_start, previous_end = -1, 0
-            for piece in self._splitter(document.format).split_text(segment):
-                start = _locate(segment, piece, previous_start, previous_end)
-                previous_start, previous_end = start, start + len(piece)
+            pieces = self._splitter(document.format).split_text(segment)
+            for piece, start in zip(pieces, _place(segment, pieces), strict=True):
                 yield from self._within_context(piece, segment_start + start)
 
     def _within_context(self, piece: str, offset: int) -> Iterator[tuple[str, int, int]]:
@@ -179,18 +177,38 @@ class Chunker:
             piece = piece[len(head) :]
 
 
-def _locate(segment: str, piece: str, previous_start: int, previous_end: int) -> int:
-    """Where the splitter's next piece starts. It starts after the previous piece's start and,
-    overlap or not, reaches past its end; in repetitive text an earlier occurrence inside the
-    overlap would otherwise be taken, and the text after it lost."""
-    first = segment.find(piece, previous_start + 1)
-    found = first
-    while found >= 0 and found + len(piece) <= previous_end:
-        found = segment.find(piece, found + 1)
-    start = found if found >= 0 else first if first >= 0 else segment.find(piece)
-    if start < 0:  # the splitter never rewrites text; guard so offsets can't lie
-        raise AssertionError("chunk text not found in its document")
-    return start
+def _place(segment: str, pieces: list[str]) -> list[int]:
+    """Where each of the splitter's pieces starts in the segment it was split from.
+
+    langchain gives only the pieces' text. Each starts after the previous one's start and no
+    later than its end plus the whitespace the splitter dropped there, and the last one ends
+    where the segment's text does. In ordinary text a piece occurs once near there; in
+    repetitive text it occurs at many places, and a forward search alone either runs ahead of
+    the text or falls behind and loses its tail. So a backward pass first finds the latest
+    start each piece can take with the pieces after it still fitting, and the forward pass
+    takes the latest start within both bounds."""
+    latest = [0] * len(pieces)
+    bound = len(segment.rstrip())  # the last piece ends here
+    for index in range(len(pieces) - 1, -1, -1):
+        found = segment.rfind(pieces[index], 0, bound)
+        latest[index] = found if found >= 0 else len(segment)
+        bound = latest[index] - 1 + len(pieces[index - 1]) if index else 0
+    starts: list[int] = []
+    previous_start, previous_end = -1, 0
+    for piece, latest_start in zip(pieces, latest, strict=True):
+        reach = previous_end
+        while reach < len(segment) and segment[reach].isspace():
+            reach += 1
+        start = segment.rfind(piece, previous_start + 1, min(reach, latest_start) + len(piece))
+        if start < 0:
+            start = segment.find(piece, previous_start + 1)
+        if start < 0:
+            start = segment.find(piece)
+        if start < 0:  # the splitter never rewrites text; guard so offsets can't lie
+            raise AssertionError("chunk text not found in its document")
+        starts.append(start)
+        previous_start, previous_end = start, start + len(piece)
+    return starts
 
 
 def _heading_index(text: str) -> tuple[list[int], list[str]]:

@@ -12,11 +12,18 @@ from pathlib import Path
 
 import pytest
 from fpdf import FPDF
+from hypothesis import settings as hypothesis_settings
 
 from ragindex import Index, Settings
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_CORPUS = REPO / "corpora"
+
+# the suite's property tests run the same examples on every machine (a red CI must be
+# reproducible); "explore" draws new ones, many more, for a developer hunting bugs
+hypothesis_settings.register_profile("default", max_examples=150, derandomize=True, database=None)
+hypothesis_settings.register_profile("explore", max_examples=5000)
+hypothesis_settings.load_profile("default")
 
 
 @pytest.fixture(autouse=True)
