@@ -214,7 +214,7 @@ def run_llamaindex(corpus: Path, url: str, workdir: Path) -> int:
 
     from ragindex.tokens import qwen_tokenizer
 
-    qwen = qwen_tokenizer()._tokenizer
+    qwen = qwen_tokenizer().encoding
     documents = []
     for path in source_files(corpus):
         try:
@@ -228,9 +228,7 @@ def run_llamaindex(corpus: Path, url: str, workdir: Path) -> int:
             SentenceSplitter(
                 chunk_size=CHUNK_TOKENS,
                 chunk_overlap=CHUNK_OVERLAP,
-                tokenizer=lambda text: qwen.encode(
-                    text, allowed_special=set(), disallowed_special=()
-                ),
+                tokenizer=qwen.encode_ordinary,
             ),
             OpenAILikeEmbedding(model_name=MODEL, api_base=url, api_key="not-needed"),
         ],

@@ -18,6 +18,7 @@ from ragindex.config import Settings
 from ragindex.discovery import Discovery
 from ragindex.factory import make_chunker, make_embedder, make_store
 from ragindex.pipeline import IngestLimits, IngestPipeline, ProgressCallback
+from ragindex.preparing import start_loading
 from ragindex.search import QueryTask, Searcher
 from ragindex.store.schema import check_spec
 from ragindex.types import (
@@ -77,11 +78,8 @@ class AsyncIndex:
     ) -> IngestReport:
         """Index files and folders: new and changed files are (re)embedded, unchanged ones are
         skipped, files deleted from an ingested folder leave the index."""
-        # an unreachable embedding server stops the run here, before anything is touched
-        await self.embedder.check()
-        if not self._opened_for_writing:
-            await self.store.open(self.spec)
-            self._opened_for_writing = True
+        # the reader's models load in the background meanwhile
+        start_loading(self.embedder.tokenizer.name)
         settings = self.settings
         discovery = Discovery(
             max_bytes=int(settings.max_file_mb * 1_000_000),
@@ -108,7 +106,16 @@ class AsyncIndex:
             limits=limits,
             progress=progress,
         )
-        return await pipeline.run([Path(path) for path in paths], stop=stop)
+        return await pipeline.run(
+            [Path(path) for path in paths], stop=stop, ready=self._ready_to_write()
+        )
+
+    async def _ready_to_write(self) -> None:
+        # an unreachable embedding server stops the run here, before anything is touched
+        await self.embedder.check()
+        if not self._opened_for_writing:
+            await self.store.open(self.spec)
+            self._opened_for_writing = True
 
     async def search(
         self,

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from ragindex.errors import SourceError, StoreError
 from ragindex.preparing import (
     PreparedFile,
     PrepareSpec,
+    finish_loading,
     make_executor,
     prepare_file,
     process_executor,
@@ -100,13 +102,33 @@ class IngestPipeline:
         self.limits = limits
         self.progress = progress or (lambda _progress: None)
 
-    async def run(self, roots: Sequence[Path], stop: asyncio.Event | None = None) -> IngestReport:
-        """Bring the index in line with the files under `roots`; returns what was done."""
+    async def run(
+        self,
+        roots: Sequence[Path],
+        stop: asyncio.Event | None = None,
+        *,
+        ready: Awaitable[None] | None = None,
+    ) -> IngestReport:
+        """Bring the index in line with the files under `roots`; returns what was done.
+
+        `ready`: what must succeed before the index is touched (checking the embedding
+        server, opening the store); the folders are walked meanwhile."""
         started = time.perf_counter()
         report = IngestReport()
+        cancelled = threading.Event()
+        discovering = asyncio.ensure_future(
+            asyncio.to_thread(self._discover, roots, report, cancelled)
+        )
+        try:
+            if ready is not None:
+                await ready
+        except BaseException:
+            cancelled.set()  # a walk of a huge tree must not hold up the error
+            await asyncio.wait({discovering})
+            raise
         report.recovered = await self.store.recover()
         manifest = await self.store.manifest()
-        candidates, read_errors = await asyncio.to_thread(self._discover, roots, report)
+        candidates, read_errors = await discovering
         to_prepare: list[Candidate] = []
         for candidate in candidates:
             known = manifest.get(candidate.source)
@@ -138,7 +160,7 @@ class IngestPipeline:
         return report
 
     def _discover(
-        self, roots: Sequence[Path], report: IngestReport
+        self, roots: Sequence[Path], report: IngestReport, cancelled: threading.Event
     ) -> tuple[list[Candidate], set[str]]:
         candidates: list[Candidate] = []
         read_errors: set[str] = set()  # unreadable now: keep what the index already has of them
@@ -147,6 +169,8 @@ class IngestPipeline:
                 report.failed[str(root)] = "no such file or folder"
                 continue
             for found in self.discovery.walk(root):
+                if cancelled.is_set():
+                    return [], set()
                 if isinstance(found, Skipped):
                     report.skipped[found.source] = found.reason
                     if found.reason.startswith("cannot read"):
@@ -169,6 +193,7 @@ class IngestPipeline:
     ) -> None:
         prepared: asyncio.Queue[_PreparedDocument | None] = asyncio.Queue(_PREPARED_QUEUE)
         embedded: asyncio.Queue[_PreparedDocument | None] = asyncio.Queue(_WRITE_QUEUE)
+        await asyncio.to_thread(finish_loading, self.chunker.tokenizer.name)
         pool = _Pool(candidates, self.limits.prepare_workers, private=self.store.location)
         try:
             async with asyncio.TaskGroup() as group:

@@ -11,11 +11,10 @@ import io
 import logging
 import re
 import time
-from functools import cache
-from typing import Any
 
 from ragindex.discovery import Candidate
 from ragindex.errors import SourceError
+from ragindex.language import detect_language
 from ragindex.types import Document, Kind, Page
 
 # pypdf logs every malformed object it recovers from; the user gets one reason per file instead
@@ -29,7 +28,6 @@ _HTML_BLOCK = re.compile(
     r"header|footer|main|nav|td|th|caption|figure|figcaption|title)\b[^>]*)>",
     re.IGNORECASE,
 )
-_LANGUAGE_SAMPLE_CHARS = 4000
 _SINGLE_BYTE_LATIN = re.compile(r"^(cp125[0-8]|iso8859_(1|2|3|4|9|10|13|14|15|16)|latin_1|mac_)")
 
 
@@ -181,23 +179,3 @@ def pdf_text(data: bytes, *, max_pages: int, timeout_s: float) -> tuple[str, tup
             raise SourceError(f"corrupt PDF (none of {page_count} pages could be read)")
         raise SourceError("PDF has no text layer (scanned images need OCR first)")
     return "\n\n".join(parts), tuple(pages)
-
-
-def detect_language(text: str) -> str:
-    """ISO 639-1 code of the text's main language (py3langid's packaged model)."""
-    sample = text[:_LANGUAGE_SAMPLE_CHARS]
-    if not any(char.isalpha() for char in sample):
-        return ""
-    language, _score = _language_identifier().classify(sample)
-    return str(language)
-
-
-@cache
-def _language_identifier() -> Any:
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
-    identifier = LanguageIdentifier.from_model_file(MODEL_FILE)
-    # two-letter ISO 639-1 codes only: users filter on "zh", and a label like "yue" or "wuu"
-    # for a short Chinese text would hide it from them
-    identifier.set_languages(sorted({code for code in identifier.nb_classes if len(code) == 2}))
-    return identifier

