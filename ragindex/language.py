@@ -4,7 +4,7 @@ The model ships LZMA-compressed; unpacking it costs ~0.7 s of CPU, on the critic
 every ingest (no request can go to the embedding server before the first document is read).
 The unpacked, two-letter-code model is therefore kept in the user's cache folder
 (`$XDG_CACHE_HOME/ragindex`, else `~/.cache/ragindex`) as plain NumPy arrays, which load in
-a few milliseconds. The cache is only ever an accelerator: if it cannot be read or written,
+~0.1 s. The cache is only ever an accelerator: if it cannot be read or written,
 the packaged model is used as before.
 """
 

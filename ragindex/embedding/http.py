@@ -107,7 +107,7 @@ class HttpEmbedder:
         self.native_dimension = native
         self.max_input_tokens = context_tokens or (known[1] if known else _DEFAULT_CONTEXT)
         self.uses_instructions = "qwen3-embedding" in model.lower()
-        # Qwen's BPE loads (0.5 s) while the server is checked and the store opened
+        # Qwen's BPE loads (0.3 s) while the server is checked and the store opened
         self.tokenizer: Tokenizer = tokenizer or Preloading(QwenTokenizer.name)
         self.batch_tokens = batch_tokens
         self.max_inputs = max_inputs
