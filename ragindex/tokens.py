@@ -40,7 +40,8 @@ class QwenTokenizer:
         # time and builds decoders ragindex never uses (0.5 s); the same file read in bulk
         # builds the same Encoding in 0.3 s, on the start-up path of every ingest
         data = (Path(packaged.__file__).parent / "resources" / "qwen.tiktoken").read_bytes()
-        tokens, ranks = data.split()[0::2], data.split()[1::2]
+        fields = data.split()  # "<base64 token> <rank>" per line
+        tokens, ranks = fields[0::2], fields[1::2]
         mergeable = dict(zip(map(binascii.a2b_base64, tokens), map(int, ranks), strict=True))
         self.encoding: Any = tiktoken.Encoding(  # tiktoken's, for callers that want ids
             "Qwen",
