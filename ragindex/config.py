@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     exclude: list[str] = Field(default_factory=list, description="gitignore-style globs")
     follow_symlinks: bool = Field(False, description="follow links that leave the ingest root")
     portable_paths: bool = Field(False, description="store paths relative to the ingest root")
+    prepare_workers: int | None = Field(
+        None, ge=1, le=256, description="reading processes; unset = the cores this process may use"
+    )
 
     # --- embeddings ---
     embed_url: str | None = Field(
@@ -70,11 +73,22 @@ class Settings(BaseSettings):
         128, ge=1, description="inputs per request; keep below SGLang's --max-running-requests"
     )
     embed_max_attempts: int = Field(6, ge=1, le=50)
+    embed_matryoshka: bool | None = Field(
+        None,
+        description="truncate longer vectors to `dim` on the client (Matryoshka); unset = only "
+        "for models known to be Matryoshka-trained (Qwen3-Embedding)",
+    )
     query_task: str = DEFAULT_QUERY_TASK
     code_query_task: str = DEFAULT_CODE_QUERY_TASK
     local_threads: int = Field(1, ge=1, le=64, description="BLAS threads of the in-process model")
 
-    @field_validator("exclude", mode="before")
+    # --- the search page ---
+    ui_ingest_roots: list[Path] = Field(
+        default_factory=list,
+        description="folders the page may index (and their subfolders); empty = no ingest panel",
+    )
+
+    @field_validator("exclude", "ui_ingest_roots", mode="before")
     @classmethod
     def _split_globs(cls, value: Any) -> Any:
         # an environment variable holds one comma-separated string rather than a JSON list

@@ -11,8 +11,8 @@ class RagindexError(Exception):
     """Base class of every error ragindex raises on purpose."""
 
 
-class ConfigError(RagindexError):
-    """A setting is missing, malformed or contradicts another one."""
+class ConfigError(RagindexError, ValueError):
+    """A setting or an argument is missing, malformed or contradicts another one."""
 
 
 class EmbeddingError(RagindexError):
@@ -37,3 +37,25 @@ class CollectionMismatchError(StoreError):
 
 class SourceError(RagindexError):
     """A file could not be read into a document (the reason is in the message)."""
+
+
+class IngestBusyError(RagindexError):
+    """Another ingest is running on this index; one at a time."""
+
+
+class PruneRequiredError(RagindexError):
+    """The run would remove most of what was indexed from a root: it needs `--prune`."""
+
+
+class IngestAborted(RagindexError):
+    """A run stopped part-way (every embedding server lost, the store failing); `report` holds
+    what was committed before the stop, which the next run keeps."""
+
+    def __init__(self, message: str, report: object | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class PathError(SourceError):
+    """A path given to ingest is missing, unmounted or unreadable: nothing indexed from it is
+    removed."""

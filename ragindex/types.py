@@ -34,6 +34,8 @@ class Document:
     mtime: float
     size: int
     pages: tuple[Page, ...] = ()
+    # what was read only in part, for the report ("3 of 40 pages unreadable")
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +81,9 @@ class ManifestRecord:
     kind: str
     language: str
     format: str
+    # how the document was prepared (chunk size, tokenizer, reader and sparse versions): a
+    # different recipe prepares it again, even when its bytes did not change
+    recipe: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +119,8 @@ class Hit:
     line_end: int
     page: int | None = None
     heading: str | None = None
+    # the query's sparse terms found in this chunk's text (stopwords left out)
+    matched_terms: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,10 +142,17 @@ class IngestReport:
     recovered: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # source -> reason
     failed: dict[str, str] = field(default_factory=dict)  # source -> reason
+    # indexed, but only in part: source -> what was left out ("3 of 40 pages unreadable")
+    warnings: dict[str, str] = field(default_factory=dict)
+    # indexed documents no longer seen but kept, because their folder could not be read
+    kept: list[str] = field(default_factory=list)
     chunks: int = 0
     tokens: int = 0
     seconds: float = 0.0
     interrupted: bool = False
+    # the most documents and embedding windows held in memory at once (bounded by the limits)
+    peak_documents_in_flight: int = 0
+    peak_windows_in_flight: int = 0
 
     @property
     def ok(self) -> bool:
