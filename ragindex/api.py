@@ -75,6 +75,7 @@ class AsyncIndex:
         *,
         progress: ProgressCallback | None = None,
         stop: asyncio.Event | None = None,
+        prune: bool = False,
     ) -> IngestReport:
         """Index files and folders: new and changed files are (re)embedded, unchanged ones are
         skipped, files deleted from an ingested folder leave the index."""
@@ -230,6 +231,7 @@ class Index:
         *,
         progress: ProgressCallback | None = None,
         stop: threading.Event | None = None,
+        prune: bool = False,
     ) -> IngestReport:
         """Index files and folders (see `AsyncIndex.ingest`). Ctrl-C, or setting `stop`, ends the
         run cleanly: documents committed so far stay, the report says `interrupted`."""
