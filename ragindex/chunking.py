@@ -18,6 +18,10 @@ from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
 from ragindex.tokens import Tokenizer, truncate_to_tokens
 from ragindex.types import Chunk, Document
 
+# The chunking recipe: bump it whenever the same document would be cut differently.
+# 2: Markdown headings from markdown-it-py (setext headings count, `#` lines in code do not)
+CHUNKER_VERSION = "2"
+
 # Document.format -> the splitter's separators; formats not listed split as prose
 _SPLITTER_LANGUAGES: dict[str, Language] = {
     "python": Language.PYTHON,

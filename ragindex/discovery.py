@@ -1,10 +1,13 @@
 """Find the files under the paths a user gives: ignore rules, symlink policy, size and type checks.
 
 Discovery only looks at names and the first bytes of a file; reading is `readers.py`'s job.
+Inside a git work tree the files kept are those git keeps (`gitignore.py`); `.ragindexignore`
+files (same syntax) and the configured excludes leave out more on top.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterator
@@ -12,6 +15,39 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pathspec
+
+from ragindex.filetypes import (
+    CODE_EXTENSIONS,
+    CODE_FILENAMES,
+    HTML_EXTENSIONS,
+    PDF_EXTENSIONS,
+    TEXT_EXTENSIONS,
+    TEXT_FILENAMES,
+    FileType,
+    file_type_of,
+    looks_binary,
+)
+from ragindex.gitignore import IgnoreRules, find_work_tree, repository_rules
+
+__all__ = [
+    "CODE_EXTENSIONS",
+    "CODE_FILENAMES",
+    "DEFAULT_EXCLUDES",
+    "HTML_EXTENSIONS",
+    "PDF_EXTENSIONS",
+    "TEXT_EXTENSIONS",
+    "TEXT_FILENAMES",
+    "Candidate",
+    "Discovery",
+    "FileType",
+    "Skipped",
+    "file_type_of",
+    "looks_binary",
+    "printable",
+    "root_problem",
+    "root_source",
+    "source_id",
+]
 
 # Always left out: hidden files and folders (as ripgrep does: .git, .env, .venv, ignore files),
 # caches, virtual environments, dependencies, our own store.
@@ -31,90 +67,8 @@ DEFAULT_EXCLUDES = [
     ".tox/",
     ".DS_Store",
 ]
-
-CODE_EXTENSIONS: dict[str, str] = {
-    ".py": "python",
-    ".pyi": "python",
-    ".rs": "rust",
-    ".js": "javascript",
-    ".mjs": "javascript",
-    ".cjs": "javascript",
-    ".jsx": "javascript",
-    ".ts": "typescript",
-    ".tsx": "typescript",
-    ".go": "go",
-    ".java": "java",
-    ".kt": "kotlin",
-    ".kts": "kotlin",
-    ".c": "c",
-    ".h": "c",
-    ".cc": "cpp",
-    ".cpp": "cpp",
-    ".cxx": "cpp",
-    ".hpp": "cpp",
-    ".hh": "cpp",
-    ".cs": "csharp",
-    ".php": "php",
-    ".rb": "ruby",
-    ".scala": "scala",
-    ".swift": "swift",
-    ".lua": "lua",
-    ".pl": "perl",
-    ".pm": "perl",
-    ".hs": "haskell",
-    ".ex": "elixir",
-    ".exs": "elixir",
-    ".r": "r",
-    ".ps1": "powershell",
-    ".proto": "proto",
-    ".sol": "solidity",
-    ".sh": "shell",
-    ".bash": "shell",
-    ".zsh": "shell",
-    ".sql": "sql",
-    ".css": "css",
-    ".scss": "css",
-    ".vue": "javascript",
-    ".svelte": "javascript",
-    ".toml": "toml",
-    ".yaml": "yaml",
-    ".yml": "yaml",
-    ".json": "json",
-    ".ini": "ini",
-    ".cfg": "ini",
-    ".mk": "make",
-    ".cmake": "cmake",
-    ".dockerfile": "dockerfile",
-    ".gradle": "kotlin",
-    ".tex": "latex",
-}
-CODE_FILENAMES = {"Makefile": "make", "Dockerfile": "dockerfile", "CMakeLists.txt": "cmake"}
-TEXT_EXTENSIONS = {
-    ".txt": "plain",
-    ".text": "plain",
-    ".md": "markdown",
-    ".markdown": "markdown",
-    ".mdx": "markdown",
-    ".rst": "rst",
-    ".adoc": "plain",
-    ".org": "plain",
-    ".csv": "plain",
-    ".tsv": "plain",
-    ".log": "plain",
-}
-TEXT_FILENAMES = {"README", "LICENSE", "COPYING", "AUTHORS", "CHANGELOG", "NOTICE", "INSTALL"}
-HTML_EXTENSIONS = {".html", ".htm", ".xhtml"}
-PDF_EXTENSIONS = {".pdf"}
 _SNIFF_BYTES = 8192
-# .gitignore is honoured as git does; .ragindexignore (same syntax) leaves out files from the
-# index that git keeps, like a corpus folder's own README or scripts
-IGNORE_FILES = (".gitignore", ".ragindexignore")
-
-
-@dataclass(frozen=True, slots=True)
-class FileType:
-    reader: str  # text | code | html | pdf
-    format: str  # plain, markdown, rst, html, pdf, or the programming language
+IGNORED_ROOT = "ignored by git (.gitignore, .git/info/exclude or the global excludes file)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,51 +84,88 @@ class Candidate:
 
 @dataclass(frozen=True, slots=True)
 class Skipped:
+    """A path left out, with the reason the user sees. `unreadable` is True only when the path
+    exists but could not be listed, stat'ed or opened (permission denied, I/O error): whatever
+    was indexed from below it must be kept, since what is there now is unknown."""
+
     path: Path
     source: str
     reason: str
+    unreadable: bool = False
 
 
-def file_type_of(path: Path) -> FileType | None:
-    """What reader a file needs, from its name; None for a type ragindex does not index."""
-    suffix = path.suffix.lower()
-    if path.name in CODE_FILENAMES:
-        return FileType("code", CODE_FILENAMES[path.name])
-    if suffix in CODE_EXTENSIONS:
-        return FileType("code", CODE_EXTENSIONS[suffix])
-    if suffix in TEXT_EXTENSIONS:
-        return FileType("text", TEXT_EXTENSIONS[suffix])
-    if suffix in HTML_EXTENSIONS:
-        return FileType("html", "html")
-    if suffix in PDF_EXTENSIONS:
-        return FileType("pdf", "pdf")
-    if path.stem.upper() in TEXT_FILENAMES and suffix in ("", ".txt"):
-        return FileType("text", "plain")
-    return None
+@dataclass(frozen=True, slots=True)
+class _Rules:
+    """The ignore rules in force inside one folder: git's, and ragindex's own on top."""
+
+    git: IgnoreRules
+    ragindex: IgnoreRules
+    top: Path | None  # the work tree's top folder; None outside git
+
+    def ignored(self, path: Path, is_dir: bool) -> bool:
+        return self.git.ignored(path, is_dir) or self.ragindex.ignored(path, is_dir)
+
+    def entering(self, folder: Path) -> _Rules:
+        git, top = self.git, self.top
+        if folder != top:
+            work_tree = find_work_tree(folder) if os.path.lexists(folder / ".git") else None
+            if work_tree is not None and work_tree.top == folder:
+                # a nested repository or submodule: its own rules, none of the outer one's
+                git, top = repository_rules(work_tree), folder
+        return _Rules(
+            git.with_file(folder / ".gitignore", folder),
+            self.ragindex.with_file(folder / ".ragindexignore", folder),
+            top,
+        )
 
 
-def looks_binary(head: bytes) -> bool:
-    """A NUL byte in the first bytes means binary, unless a UTF-16/32 byte-order mark says text."""
-    if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):
-        return False
-    return b"\x00" in head
+def root_source(root: Path, portable: bool) -> str:
+    """The prefix of every source found under a root: its absolute path, or, portable, the
+    root's own name (a folder's or a single file's), so that two roots never share an id."""
+    absolute = Path(os.path.abspath(root))
+    return printable(absolute.name if portable else absolute.as_posix())
 
 
 def source_id(path: Path, root: Path, portable: bool) -> str:
-    """The id a file is stored under: its absolute path, or the path relative to its root.
+    """The id a file is stored under: its absolute path, or `<root's name>/<path in the root>`.
 
     A name that is not valid UTF-8 (a Latin-1 file name on a Linux disk) shows its odd bytes as
     `\\xe9`: ids end up in JSON payloads, UUIDs and terminals, which take no lone surrogates."""
-    if portable:
-        base = root if root.is_dir() else root.parent
-        posix = path.relative_to(base).as_posix()
-    else:
-        posix = path.as_posix()
-    return printable(posix)
+    absolute_root = Path(os.path.abspath(root))
+    if not portable:
+        return printable(path.as_posix())
+    if path == absolute_root:
+        return root_source(absolute_root, portable)
+    relative = path.relative_to(absolute_root).as_posix()
+    return printable(f"{absolute_root.name}/{relative}")
 
 
 def printable(posix: str) -> str:
     return os.fsencode(posix).decode("utf-8", "backslashreplace")
+
+
+def root_problem(path: Path) -> str | None:
+    """Why a root given to ingest cannot be walked; None when it can."""
+    if not os.path.lexists(path):
+        return "no such file or folder"
+    try:
+        info = os.stat(path)
+    except OSError as error:
+        if os.path.islink(path) and error.errno in (errno.ENOENT, errno.ELOOP):
+            return "broken symlink"
+        return _os_reason(error)
+    try:
+        if stat.S_ISDIR(info.st_mode):
+            with os.scandir(path) as entries:
+                next(entries, None)
+        elif stat.S_ISREG(info.st_mode):
+            with open(path, "rb"):
+                pass
+        else:
+            return "not a regular file or folder"
+    except OSError as error:
+        return _os_reason(error)
+    return None
 
 
 class Discovery:
@@ -197,73 +188,66 @@ class Discovery:
 
     def walk(self, root: Path) -> Iterator[Candidate | Skipped]:
         root = Path(os.path.abspath(root))
-        if root.is_file() or (root.is_symlink() and not root.is_dir()):
-            yield self._check_file(root, root)
+        problem = root_problem(root)
+        if problem is not None:
+            unreadable = problem.startswith("cannot read")
+            yield Skipped(root, root_source(root, self.portable), problem, unreadable)
             return
-        yield from self._walk_dir(root, root, [], set())
+        is_dir = root.is_dir()
+        rules = _rules_above(root, is_dir)
+        if rules is None:
+            yield Skipped(root, root_source(root, self.portable), IGNORED_ROOT)
+        elif is_dir:
+            yield from self._walk_dir(root, root, rules, set())
+        else:
+            yield self._check_file(root, root)
 
     def _walk_dir(
-        self,
-        root: Path,
-        directory: Path,
-        ignore_specs: list[tuple[Path, pathspec.GitIgnoreSpec]],
-        seen_dirs: set[tuple[int, int]],
+        self, root: Path, directory: Path, rules: _Rules, seen_dirs: set[tuple[int, int]]
     ) -> Iterator[Candidate | Skipped]:
+        source = source_id(directory, root, self.portable)
         try:
             info = directory.stat()
         except OSError as error:
-            yield Skipped(directory, source_id(directory, root, self.portable), _os_reason(error))
+            yield Skipped(directory, source, _os_reason(error), _is_unreadable(error))
             return
         if (info.st_dev, info.st_ino) in seen_dirs:
-            reason = "symlink loop"
-            yield Skipped(directory, source_id(directory, root, self.portable), reason)
+            yield Skipped(directory, source, "symlink loop")
             return
         seen_dirs = seen_dirs | {(info.st_dev, info.st_ino)}
-        for ignore_file in IGNORE_FILES:
-            ignore_path = directory / ignore_file
-            if ignore_path.is_file():
-                try:
-                    lines = ignore_path.read_text(encoding="utf-8", errors="replace").splitlines()
-                except OSError:
-                    continue  # an unreadable ignore file ignores nothing; the walk goes on
-                spec = pathspec.GitIgnoreSpec.from_lines(lines)
-                ignore_specs = [*ignore_specs, (directory, spec)]
+        rules = rules.entering(directory)
         try:
             entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
         except OSError as error:
-            yield Skipped(directory, source_id(directory, root, self.portable), _os_reason(error))
+            yield Skipped(directory, source, _os_reason(error), _is_unreadable(error))
             return
         for entry in entries:
             path = Path(entry.path)
-            is_dir = _is_dir(entry)
-            if self._ignored(path, root, is_dir, ignore_specs):
+            try:
+                is_dir = entry.is_dir()
+            except OSError as error:
+                entry_source = source_id(path, root, self.portable)
+                yield Skipped(path, entry_source, _os_reason(error), _is_unreadable(error))
+                continue
+            if self._excluded(path, root, is_dir) or rules.ignored(path, is_dir):
                 continue
             if entry.is_symlink() and not self.follow_symlinks and not _inside(path, root):
-                source = source_id(path, root, self.portable)
-                yield Skipped(path, source, "symlink to outside the ingest root (not followed)")
+                entry_source = source_id(path, root, self.portable)
+                yield Skipped(
+                    path, entry_source, "symlink to outside the ingest root (not followed)"
+                )
                 continue
             if is_dir:
-                yield from self._walk_dir(root, path, ignore_specs, seen_dirs)
+                yield from self._walk_dir(root, path, rules, seen_dirs)
             else:
                 yield self._check_file(path, root)
 
-    def _ignored(
-        self,
-        path: Path,
-        root: Path,
-        is_dir: bool,
-        ignore_specs: list[tuple[Path, pathspec.GitIgnoreSpec]],
-    ) -> bool:
+    def _excluded(self, path: Path, root: Path, is_dir: bool) -> bool:
+        """Left out by ragindex's own defaults, the user's excludes, or being the store."""
         if self.store_home is not None and path == self.store_home:
             return True
-        suffix = "/" if is_dir else ""
-        relative = path.relative_to(root).as_posix() + suffix
-        if self.user_excludes.match_file(relative):
-            return True
-        return any(
-            spec.match_file(path.relative_to(base).as_posix() + suffix)
-            for base, spec in ignore_specs
-        )
+        relative = path.relative_to(root).as_posix() + ("/" if is_dir else "")
+        return self.user_excludes.match_file(relative)
 
     def _check_file(self, path: Path, root: Path) -> Candidate | Skipped:
         source = source_id(path, root, self.portable)
@@ -284,17 +268,29 @@ class Discovery:
             with path.open("rb") as handle:
                 head = handle.read(_SNIFF_BYTES)
         except OSError as error:
-            return Skipped(path, source, _os_reason(error))
+            if path.is_symlink() and error.errno in (errno.ENOENT, errno.ELOOP):
+                return Skipped(path, source, "broken symlink")
+            return Skipped(path, source, _os_reason(error), _is_unreadable(error))
         if file_type.reader != "pdf" and looks_binary(head):
             return Skipped(path, source, "binary content")
         return Candidate(path, source, file_type, info.st_size, info.st_mtime)
 
 
-def _is_dir(entry: os.DirEntry[str]) -> bool:
-    try:
-        return entry.is_dir()
-    except OSError:
-        return False
+def _rules_above(root: Path, is_dir: bool) -> _Rules | None:
+    """The rules in force at the root, from the folders above it up to its work tree's top;
+    None when the root itself is ignored there (git lists nothing under it)."""
+    work_tree = find_work_tree(root if is_dir else root.parent)
+    if work_tree is None:
+        # outside git, only the ignore files under the root count, as they always did
+        return _Rules(IgnoreRules(), IgnoreRules(), None)
+    rules = _Rules(repository_rules(work_tree), IgnoreRules(), work_tree.top)
+    current = work_tree.top
+    for part in root.relative_to(work_tree.top).parts:
+        rules = rules.entering(current)
+        current = current / part
+        if rules.ignored(current, is_dir or current != root):
+            return None
+    return rules
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -302,6 +298,11 @@ def _inside(path: Path, root: Path) -> bool:
         return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(root))
     except OSError:
         return False
+
+
+def _is_unreadable(error: OSError) -> bool:
+    """An error about a path that is there (permission, I/O), not one that has gone away."""
+    return error.errno not in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP)
 
 
 def _os_reason(error: OSError) -> str:

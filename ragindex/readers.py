@@ -17,6 +17,11 @@ from ragindex.errors import SourceError
 from ragindex.language import detect_language
 from ragindex.types import Document, Kind, Page
 
+# The reading recipe: bump it whenever the text a reader gives for the same bytes changes, so
+# that documents indexed by an older reader are prepared again.
+# 2: HTML through inscriptis (navigation, banners and asides left out), PDF partial-read warnings
+READER_VERSION = "2"
+
 # pypdf logs every malformed object it recovers from; the user gets one reason per file instead
 logging.getLogger("pypdf").setLevel(logging.ERROR)
 
