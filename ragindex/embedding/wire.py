@@ -1,0 +1,180 @@
+"""The wire format of `/v1/embeddings` (SGLang, vLLM, TEI, Infinity, OpenAI): the request body,
+the response, the error bodies, and what each HTTP outcome means for the caller.
+
+Outcomes are sorted into the few kinds a caller acts on differently: `Retryable` (try again,
+maybe elsewhere), `BadInput` (split the request to find the culprit), `Capability` (an optional
+field was refused: it is off now, send again) and `EmbeddingError` (nothing to retry: a wrong key,
+an unexpected status).
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import numpy as np
+
+from ragindex.embedding.base import l2_normalise
+from ragindex.errors import EmbeddingError
+from ragindex.types import FloatArray
+
+
+class Retryable(Exception):
+    """A failure worth another attempt: overload, server error, timeout, cut connection, or a
+    replica that cannot be reached (`kind == "connect"`: another replica may take the request)."""
+
+    def __init__(
+        self, kind: str, message: str, *, retry_after: float = 0.0, overload: bool = False
+    ):
+        super().__init__(message)
+        self.kind = kind
+        self.retry_after = retry_after
+        self.overload = overload
+
+
+class BadInput(Exception):
+    """The server refused something inside the request: split it to find the culprit."""
+
+
+class Capability(Exception):
+    """The server refused an optional field (dimensions, encoding_format): drop it, try again."""
+
+
+@dataclass
+class WireFormat:
+    """How requests are written and answers read; the optional fields switch off for good the
+    first time a server refuses them."""
+
+    model: str
+    dimension: int
+    send_dimensions: bool
+    # whether vectors longer than `dimension` may be cut to it (Matryoshka-trained models only:
+    # a prefix of any other model's vector is not an embedding)
+    truncate: bool
+    base64: bool = False
+
+    def body(self, texts: list[str]) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model, "input": texts}
+        if self.send_dimensions:
+            body["dimensions"] = self.dimension
+        if self.base64:
+            body["encoding_format"] = "base64"
+        return body
+
+    async def post(self, client: httpx.AsyncClient, url: str, texts: list[str]) -> list[Any]:
+        """One request; the raw embeddings (base64 strings or float lists) in input order."""
+        try:
+            response = await client.post(f"{url}/embeddings", json=self.body(texts))
+        # a connect timeout is an unreachable host, not a slow server: it must take the replica
+        # out like a refused connection, so it is caught before the other timeouts
+        except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+            raise Retryable(
+                "connect",
+                f"cannot reach the embedding server at {url} ({describe(error)}); is it "
+                "running, and is RAGINDEX_EMBED_URL right?",
+            ) from None
+        except httpx.TimeoutException as error:
+            raise Retryable("timeout", describe(error), overload=True) from None
+        except httpx.TransportError as error:  # cut connections, protocol errors
+            raise Retryable("disconnect", describe(error)) from None
+        if response.status_code == 200:
+            return parse(response, len(texts))
+        self._raise_for(response, url)
+        raise AssertionError("unreachable: every status raises")  # pragma: no cover
+
+    def _raise_for(self, response: httpx.Response, url: str) -> None:
+        message = error_message(response)
+        status = response.status_code
+        if status in (429, 503):
+            raise Retryable(
+                str(status),
+                f"{status}: {message}",
+                retry_after=retry_after(response),
+                overload=True,
+            )
+        if status >= 500:
+            raise Retryable(str(status), f"{status}: {message}")
+        if status in (400, 413, 422):
+            lowered = message.lower()
+            if self.send_dimensions and ("dimension" in lowered or "matryoshka" in lowered):
+                self.send_dimensions = False  # the vectors come back whole: cut on our side
+                raise Capability(message)
+            if self.base64 and "encoding_format" in lowered:
+                self.base64 = False
+                raise Capability(message)
+            raise BadInput(message)
+        if status in (401, 403):
+            raise EmbeddingError(
+                f"the embedding server at {url} refused the API key ({status}): {message}; "
+                "check RAGINDEX_EMBED_API_KEY"
+            )
+        raise EmbeddingError(f"the embedding server at {url} answered {status}: {message}")
+
+    def decode(self, embedding: Any) -> FloatArray | str:
+        """One embedding as a unit float32 vector of `dimension`; a string return is the reason
+        it was refused."""
+        vector = raw_vector(embedding)
+        if isinstance(vector, str):
+            return vector
+        if vector.ndim != 1 or not np.isfinite(vector).all():
+            return "the server returned a vector with NaN or infinite values"
+        if vector.shape[0] < self.dimension or (
+            vector.shape[0] > self.dimension and not self.truncate
+        ):
+            return f"the server returned {vector.shape[0]} dimensions, {self.dimension} expected"
+        # a Matryoshka model's prefix, renormalised, is a valid embedding of that size
+        normalised: FloatArray = l2_normalise(vector[None, : self.dimension])[0]
+        return normalised
+
+
+def raw_vector(embedding: Any) -> FloatArray | str:
+    try:
+        if isinstance(embedding, str):
+            return np.frombuffer(base64.b64decode(embedding), dtype="<f4").astype(np.float32)
+        return np.asarray(embedding, dtype=np.float32)
+    except (ValueError, TypeError) as error:
+        return f"undecodable vector ({error})"
+
+
+def parse(response: httpx.Response, expected: int) -> list[Any]:
+    """The embeddings of an OpenAI-style list answer, checked to match the inputs one to one."""
+    try:
+        data = response.json()["data"]
+        ordered = sorted(data, key=lambda item: item["index"])
+        embeddings = [item["embedding"] for item in ordered]
+    except (ValueError, KeyError, TypeError) as error:
+        raise Retryable("malformed", f"malformed response ({error})") from None
+    if len(embeddings) != expected or [item["index"] for item in ordered] != list(range(expected)):
+        raise Retryable(
+            "malformed", f"malformed response: {len(embeddings)} vectors for {expected} inputs"
+        )
+    return embeddings
+
+
+def retry_after(response: httpx.Response) -> float:
+    try:
+        return max(0.0, float(response.headers.get("retry-after", "0")))
+    except ValueError:
+        return 0.0  # an HTTP date instead of seconds: fall back to our own backoff
+
+
+def error_message(response: httpx.Response) -> str:
+    """The message of SGLang/vLLM (`{"message": …}`) and OpenAI (`{"error": {"message": …}}`)
+    error bodies, or the start of a plain-text body."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300] or response.reason_phrase
+    if isinstance(body, dict):
+        if isinstance(body.get("error"), dict) and "message" in body["error"]:
+            return str(body["error"]["message"])
+        for key in ("message", "detail", "error"):
+            if key in body:
+                return str(body[key])
+    return str(body)[:300]
+
+
+def describe(error: httpx.HTTPError) -> str:
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
