@@ -1,8 +1,8 @@
 """The `Store` protocol: everything the pipeline and the searcher ask of a vector store.
 
-Two implementations keep the same invariants: `EdgeStore` (Qdrant's engine in-process) and
-`QdrantServerStore` (qdrant-client against a server or cluster). One contract test-suite runs
-against both.
+`DocumentStore` (ragindex/store/documents.py) is the one implementation, written once over a
+point-level `Backend` (ragindex/store/backend.py): Qdrant Edge in-process, or qdrant-client
+against a server or cluster. `ragindex.testing.store.StoreContract` proves it over each backend.
 """
 
 from __future__ import annotations
@@ -28,10 +28,18 @@ DocumentChunks = tuple[ManifestRecord, Sequence[EmbeddedChunk]]
 class Store(Protocol):
     location: str
 
+    async def create_or_check(self, spec: CollectionSpec) -> None:
+        """Create the collection if missing; refuse it if it was built with another model,
+        dimension or sparse scheme (`CollectionMismatchError`)."""
+        ...
+
+    async def peek(self) -> CollectionSpec | None:
+        """A read-only look: the recorded spec, or None if there is no collection yet."""
+        ...
+
     async def open(self, spec: CollectionSpec | None) -> CollectionSpec | None:
-        """Open the collection. With a spec: create it if missing, refuse it if it was built with
-        another model, dimension or sparse scheme (`CollectionMismatchError`). Without a spec (a
-        read-only look): return the recorded spec, or None if there is no collection yet."""
+        """Deprecated: `create_or_check(spec)` with a spec, `peek()` without; removed once the
+        callers have switched."""
         ...
 
     async def manifest(self) -> dict[str, ManifestRecord]:

@@ -1,6 +1,6 @@
-"""What both stores write, in the same form: point ids, payloads, the recorded collection spec.
+"""What every backend stores, in the same form: point ids, payloads, the recorded collection spec.
 
-Only data lives here; each store turns it into its client library's types.
+Only data lives here; each backend turns it into its client library's types.
 """
 
 from __future__ import annotations
@@ -8,12 +8,11 @@ from __future__ import annotations
 import posixpath
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from ragindex.errors import CollectionMismatchError
-from ragindex.types import Chunk, CollectionSpec, EmbeddedChunk, Filters, Hit, ManifestRecord
+from ragindex.store.points import Point, SparseValues
+from ragindex.types import Chunk, CollectionSpec, EmbeddedChunk, Hit, ManifestRecord
 
 DENSE = "dense"
 SPARSE = "sparse"
@@ -78,51 +77,18 @@ def chunk_payload(record: ManifestRecord, chunk: Chunk) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True, slots=True)
-class PointData:
-    """One chunk point in plain Python types, ready for either client library."""
-
-    id: str
-    dense: list[float]  # the clients read lists faster than ndarrays: converted here, once
-    sparse_indices: list[int]
-    sparse_values: list[float]
-    payload: dict[str, Any]
-
-
-def point_batches(
-    documents: Sequence[tuple[ManifestRecord, Sequence[EmbeddedChunk]]], batch_size: int
-) -> Iterator[list[PointData]]:
-    """The chunk points of several documents, in batches of at most `batch_size`."""
-    batch: list[PointData] = []
-    for record, chunks in documents:
-        for item in chunks:
-            batch.append(
-                PointData(
-                    id=str(chunk_id(record.source, item.chunk.index)),
-                    dense=item.dense.tolist(),
-                    sparse_indices=list(item.sparse.indices),
-                    sparse_values=list(item.sparse.values),
-                    payload=chunk_payload(record, item.chunk),
-                )
-            )
-            if len(batch) == batch_size:
-                yield batch
-                batch = []
-    if batch:
-        yield batch
+def chunk_point(record: ManifestRecord, item: EmbeddedChunk) -> Point:
+    """One chunk as a point: its id derived from (source, chunk index), both vectors, payload."""
+    return Point(
+        id=str(chunk_id(record.source, item.chunk.index)),
+        payload=chunk_payload(record, item.chunk),
+        dense=item.dense.tolist(),
+        sparse=SparseValues(indices=list(item.sparse.indices), values=list(item.sparse.values)),
+    )
 
 
-def filter_conditions(filters: Filters) -> dict[str, str]:
-    """Payload field -> value that a chunk must have; each store builds its own filter type."""
-    return {
-        key: value
-        for key, value in (
-            ("language", filters.language),
-            ("kind", filters.kind),
-            ("path_prefixes", filters.path_prefix),
-        )
-        if value
-    }
+def marker_point(point_id: uuid.UUID, payload: dict[str, Any]) -> Point:
+    return Point(id=str(point_id), payload=payload)
 
 
 def hit_from_payload(score: float, payload: dict[str, Any]) -> Hit:
@@ -152,6 +118,7 @@ def manifest_payload(record: ManifestRecord) -> dict[str, Any]:
         "kind": record.kind,
         "language": record.language,
         "format": record.format,
+        "recipe": record.recipe,
     }
 
 
@@ -165,6 +132,7 @@ def manifest_from_payload(payload: dict[str, Any]) -> ManifestRecord:
         kind=payload["kind"],
         language=payload["language"],
         format=payload.get("format", ""),
+        recipe=payload.get("recipe", ""),  # absent in records written before recipes
     )
 
 

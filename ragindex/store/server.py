@@ -1,12 +1,13 @@
-"""`QdrantServerStore`: a Qdrant server or cluster through qdrant-client's `AsyncQdrantClient`.
+"""`QdrantClientBackend`: a Qdrant server or cluster through qdrant-client's `AsyncQdrantClient`.
 
-Two collections per index: `<name>` holds the chunk points (named dense + sparse vectors with
-Qdrant's IDF modifier, keyword payload indexes on the filter fields, shards and replicas from the
-settings) and `<name>_manifest` one point per committed document plus the collection record.
+Two collections per index: `<name>` holds the chunk points (shards and replicas from the
+settings) and `<name>_manifest` the marker points. Several processes may ingest and search side by
+side.
 
-Chunk upserts go out with `wait=false` (acknowledged once in Qdrant's write-ahead log, applied in
-order per shard); the manifest record, which is what makes a document count as indexed, is
-written with `wait=true` after them. Several processes may ingest and search side by side.
+Every write is sent with `wait=True` and strong ordering (through the shard's permanent leader):
+it returns once applied, so that on a replicated cluster a manifest record is only written after
+the chunks it vouches for are in. Bulk speed comes from several batches in flight at once (the
+document store sends them), not from leaving writes unacknowledged.
 """
 
 from __future__ import annotations
@@ -19,26 +20,29 @@ from qdrant_client import AsyncQdrantClient, models
 from ragindex.config import Settings
 from ragindex.errors import StoreError
 from ragindex.store import schema
-from ragindex.store.base import DocumentChunks
-from ragindex.types import (
-    CollectionSpec,
-    Filters,
-    FloatArray,
-    Hit,
-    ManifestRecord,
-    SearchMode,
-    SparseVector,
-    StoreStats,
+from ragindex.store.backend import Collection
+from ragindex.store.points import (
+    Condition,
+    DenseNearest,
+    Fusion,
+    Match,
+    Nearest,
+    Point,
+    PointFilter,
+    PointId,
+    PointQuery,
+    Record,
+    ScoredRecord,
 )
 
 T = TypeVar("T")
-_UPSERT_BATCH = 256  # Qdrant's advice for bulk loads: 64-256 points a request
-_SCROLL_PAGE = 1024
-_FUSION_CANDIDATES = 100
-_PENDING_ABANDONED_S = 3600.0  # a group of documents is committed within seconds of its marks
+_MARKER = "marker"  # manifest points carry this one-dimensional vector
+_ACKNOWLEDGED: dict[str, Any] = {"wait": True, "ordering": models.WriteOrdering.STRONG}
 
 
-class QdrantServerStore:
+class QdrantClientBackend:
+    exclusive = False
+
     def __init__(
         self,
         client: AsyncQdrantClient,
@@ -48,22 +52,19 @@ class QdrantServerStore:
         shards: int = 1,
         replicas: int = 1,
         on_disk: bool = False,
-        abandoned_after_s: float = _PENDING_ABANDONED_S,
     ) -> None:
-        """`abandoned_after_s`: how old a pending mark must be before `recover` treats its run
-        as dead; 0 when this process is known to be the collection's only writer."""
         self.client = client
-        self.collection = collection
-        self.manifest_collection = f"{collection}_manifest"
+        self.names: dict[Collection, str] = {
+            "chunks": collection,
+            "manifest": f"{collection}_manifest",
+        }
         self.location = f"{location} (collection {collection})"
         self.shards = shards
         self.replicas = replicas
         self.on_disk = on_disk
-        self.abandoned_after_s = abandoned_after_s
-        self._open = False
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> QdrantServerStore:
+    def from_settings(cls, settings: Settings) -> QdrantClientBackend:
         url = settings.qdrant_url or ""
         key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
         client = AsyncQdrantClient(url=url, api_key=key, timeout=60)
@@ -94,281 +95,127 @@ class QdrantServerStore:
                 ) from None
             raise StoreError(f"Qdrant at {self.location} failed: {text}") from error
 
-    # --- opening ----------------------------------------------------------------------------
-    async def open(self, spec: CollectionSpec | None) -> CollectionSpec | None:
-        exists = await self._call(self.client.collection_exists(self.manifest_collection))
-        if not exists and spec is None:
-            return None
-        if not exists:
-            await self._create(self.manifest_collection, self._manifest_config())
-        recorded = await self._recorded_spec()
-        if spec is not None and recorded is not None:
-            schema.check_spec(recorded, spec, self.location)
-        wanted = spec or recorded
-        if wanted is None:
-            return None
-        if not await self._call(self.client.collection_exists(self.collection)):
-            await self._create(self.collection, self._chunks_config(wanted.dimension))
-            for field in schema.KEYWORD_FIELDS:
-                await self._call(
-                    self.client.create_payload_index(
-                        self.collection, field, models.PayloadSchemaType.KEYWORD, wait=True
-                    )
-                )
-        if recorded is None:
-            await self._upsert_manifest(schema.COLLECTION_RECORD_ID, schema.spec_payload(wanted))
-        self._open = True
-        return wanted
+    # --- collections ------------------------------------------------------------------------
+    async def open_manifest(self, *, create: bool) -> bool:
+        marker = {_MARKER: models.VectorParams(size=1, distance=models.Distance.DOT)}
+        return await self._open("manifest", {"vectors_config": marker}, create)
 
-    async def _create(self, name: str, config: dict[str, Any]) -> None:
-        try:
-            await self.client.create_collection(name, **config)
-        except Exception as error:
-            # another process may have created it a moment ago: that is what we wanted
-            if await self._call(self.client.collection_exists(name)):
-                return
-            await self._call(_raise(error))
-
-    def _chunks_config(self, dimension: int) -> dict[str, Any]:
-        return {
-            "vectors_config": {
-                schema.DENSE: models.VectorParams(
-                    size=dimension, distance=models.Distance.COSINE, on_disk=self.on_disk
-                )
-            },
+    async def open_chunks(self, dimension: int, *, create: bool) -> bool:
+        dense = models.VectorParams(
+            size=dimension, distance=models.Distance.COSINE, on_disk=self.on_disk
+        )
+        config = {
+            "vectors_config": {schema.DENSE: dense},
             "sparse_vectors_config": {
                 schema.SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)
             },
-            "shard_number": self.shards,
-            "replication_factor": self.replicas,
         }
+        return await self._open("chunks", config, create)
 
-    def _manifest_config(self) -> dict[str, Any]:
-        return {
-            "vectors_config": {"marker": models.VectorParams(size=1, distance=models.Distance.DOT)},
-            "shard_number": self.shards,
-            "replication_factor": self.replicas,
-        }
-
-    async def _recorded_spec(self) -> CollectionSpec | None:
-        records = await self._call(
-            self.client.retrieve(
-                self.manifest_collection, [str(schema.COLLECTION_RECORD_ID)], with_payload=True
+    async def _open(self, collection: Collection, config: dict[str, Any], create: bool) -> bool:
+        name = self.names[collection]
+        if await self._call(self.client.collection_exists(name)):
+            return True
+        if not create:
+            return False
+        try:
+            await self.client.create_collection(
+                name, shard_number=self.shards, replication_factor=self.replicas, **config
             )
-        )
-        return schema.spec_from_payload(records[0].payload or {}) if records else None
-
-    # --- the manifest -----------------------------------------------------------------------
-    async def manifest(self) -> dict[str, ManifestRecord]:
-        records = (
-            schema.manifest_from_payload(payload)
-            for payload in await self._scroll_manifest("document")
-        )
-        return {record.source: record for record in records}
-
-    async def _scroll_manifest(self, kind: str) -> list[dict[str, Any]]:
-        """The payloads of every manifest point of one kind ("document" or "pending")."""
-        payloads: list[dict[str, Any]] = []
-        if not self._open and not await self._call(
-            self.client.collection_exists(self.manifest_collection)
-        ):
-            return payloads
-        offset: Any = None
-        while True:
-            page, offset = await self._call(
-                self.client.scroll(
-                    self.manifest_collection,
-                    scroll_filter=_must({"record": kind}),
-                    limit=_SCROLL_PAGE,
-                    offset=offset,
-                    with_payload=True,
+        except Exception as error:
+            # another process may have created it a moment ago: that is what we wanted
+            if not await self._call(self.client.collection_exists(name)):
+                await self._call(_raise(error))
+        if collection == "chunks":
+            for field in schema.KEYWORD_FIELDS:  # before any point: indexes built as they come
+                await self._call(
+                    self.client.create_payload_index(
+                        name, field, models.PayloadSchemaType.KEYWORD, wait=True
+                    )
                 )
-            )
-            payloads.extend(point.payload or {} for point in page)
-            if offset is None:
-                return payloads
+        return True
 
-    async def recover(self) -> list[str]:
-        # Other processes may be ingesting into the same collection right now, their marks
-        # fresh: only marks older than any commit takes are from runs that died.
-        sources = [
-            payload["source"]
-            for payload in await self._scroll_manifest("pending")
-            if schema.abandoned(payload, older_than_s=self.abandoned_after_s)
+    # --- points -----------------------------------------------------------------------------
+    async def upsert(self, collection: Collection, points: Sequence[Point]) -> None:
+        converted = [_point(point, collection) for point in points]
+        await self._call(self.client.upsert(self.names[collection], converted, **_ACKNOWLEDGED))
+
+    async def delete(self, collection: Collection, ids: Sequence[PointId]) -> None:
+        selector = models.PointIdsList(points=list(ids))
+        await self._call(self.client.delete(self.names[collection], selector, **_ACKNOWLEDGED))
+
+    async def delete_where(self, collection: Collection, where: PointFilter) -> None:
+        selector = models.FilterSelector(filter=_boolean(where))
+        await self._call(self.client.delete(self.names[collection], selector, **_ACKNOWLEDGED))
+
+    async def retrieve(self, collection: Collection, ids: Sequence[PointId]) -> list[Record]:
+        found = await self._call(
+            self.client.retrieve(self.names[collection], list(ids), with_payload=True)
+        )
+        return [Record(id=str(point.id), payload=point.payload or {}) for point in found]
+
+    async def scroll(
+        self,
+        collection: Collection,
+        where: PointFilter | None,
+        *,
+        limit: int,
+        offset: PointId | None,
+        with_dense: bool = False,
+    ) -> tuple[list[Record], PointId | None]:
+        page, following = await self._call(
+            self.client.scroll(
+                self.names[collection],
+                scroll_filter=_filter(where),
+                limit=limit,
+                offset=offset,
+                with_payload=True,
+                with_vectors=[schema.DENSE] if with_dense else False,
+            )
+        )
+        records = [
+            Record(str(p.id), p.payload or {}, _dense_of(p) if with_dense else None) for p in page
         ]
-        if sources:
-            await self.remove(sources)
-            await self._call(
-                self.client.delete(
-                    self.manifest_collection,
-                    models.PointIdsList(points=[str(schema.pending_id(s)) for s in sources]),
-                    wait=True,
-                )
-            )
-        return sources
+        return records, None if following is None else str(following)
 
-    async def _upsert_manifest(self, point_id: Any, payload: dict[str, Any]) -> None:
-        point = _marker(point_id, payload)
-        await self._call(self.client.upsert(self.manifest_collection, [point], wait=True))
-
-    # --- writing ----------------------------------------------------------------------------
-    async def upsert(self, documents: Sequence[DocumentChunks]) -> None:
-        marks = [
-            _marker(schema.pending_id(record.source), schema.pending_payload(record.source))
-            for record, _ in documents
-        ]
-        await self._call(self.client.upsert(self.manifest_collection, marks, wait=True))
-        for batch in schema.point_batches(documents, _UPSERT_BATCH):
-            points = [
-                models.PointStruct(
-                    id=point.id,
-                    vector={
-                        schema.DENSE: point.dense,
-                        schema.SPARSE: models.SparseVector(
-                            indices=point.sparse_indices, values=point.sparse_values
-                        ),
-                    },
-                    payload=point.payload,
-                )
-                for point in batch
-            ]
-            await self._call(self.client.upsert(self.collection, points, wait=False))
-
-    async def commit(self, records: Sequence[ManifestRecord]) -> None:
-        if not records:
-            return
-        older_versions = models.Filter(
-            should=[
-                models.Filter(
-                    must=[_match("source", record.source)],
-                    must_not=[_match("sha256", record.sha256)],
-                )
-                for record in records
-            ]
+    async def count(self, collection: Collection, where: PointFilter | None) -> int:
+        counted = await self._call(
+            self.client.count(self.names[collection], count_filter=_filter(where), exact=True)
         )
-        await self._call(
-            self.client.delete(
-                self.collection, models.FilterSelector(filter=older_versions), wait=True
+        return counted.count
+
+    async def query(self, query: PointQuery) -> list[ScoredRecord]:
+        prefetches = [
+            models.Prefetch(query=vector, using=using, filter=_filter(p.filter), limit=p.limit)
+            for p in query.prefetches
+            for vector, using in (_nearest(p.nearest),)
+        ]
+        if query.fusion is not None:
+            scoring, using = _fusion(query.fusion), None
+        else:
+            scoring, using = _nearest(query.nearest)
+        response = await self._call(
+            self.client.query_points(
+                self.names["chunks"],
+                prefetch=prefetches or None,
+                query=scoring,
+                using=using,
+                query_filter=_filter(query.filter),
+                limit=query.limit,
+                with_payload=True,
             )
         )
-        committed = [
-            _marker(schema.manifest_id(record.source), schema.manifest_payload(record))
-            for record in records
-        ]
-        done: list[models.ExtendedPointId] = [
-            str(schema.pending_id(record.source)) for record in records
-        ]
-        await self._call(
-            self.client.batch_update_points(
-                self.manifest_collection,
-                [
-                    models.UpsertOperation(upsert=models.PointsList(points=committed)),
-                    models.DeleteOperation(delete=models.PointIdsList(points=done)),
-                ],
-                wait=True,
-            )
-        )
+        return [ScoredRecord(str(p.id), p.score, p.payload or {}) for p in response.points]
 
-    async def remove(self, sources: Sequence[str]) -> None:
-        for source in sources:
-            await self._call(
-                self.client.delete(
-                    self.collection,
-                    models.FilterSelector(filter=_must({"source": source})),
-                    wait=True,
-                )
-            )
-            await self._call(
-                self.client.delete(
-                    self.manifest_collection,
-                    models.PointIdsList(points=[str(schema.manifest_id(source))]),
-                    wait=True,
-                )
-            )
-
-    async def finish_ingest(self, points_written: int) -> None:
-        """The server builds its indexes in the background: nothing to do."""
+    # --- maintenance: the server persists and optimizes on its own ----------------------------
+    async def flush(self) -> None:
+        pass
 
     async def optimize(self) -> bool:
-        return False  # Qdrant's optimizers run on the server on their own
+        return False
 
-    # --- reading ----------------------------------------------------------------------------
-    async def search(
-        self,
-        *,
-        dense: FloatArray | None,
-        sparse: SparseVector | None,
-        mode: SearchMode,
-        filters: Filters,
-        limit: int,
-    ) -> list[Hit]:
-        if not self._open and not await self._call(self.client.collection_exists(self.collection)):
-            return []
-        query_filter = _filter_of(filters)
-        dense_query = dense.tolist() if dense is not None else None
-        sparse_query = (
-            models.SparseVector(indices=list(sparse.indices), values=list(sparse.values))
-            if sparse is not None and sparse.indices
-            else None
-        )
-        if mode == "hybrid" and dense_query is not None and sparse_query is not None:
-            candidates = max(limit * 4, _FUSION_CANDIDATES)
-            response = await self._call(
-                self.client.query_points(
-                    self.collection,
-                    prefetch=[
-                        models.Prefetch(
-                            query=dense_query,
-                            using=schema.DENSE,
-                            filter=query_filter,
-                            limit=candidates,
-                        ),
-                        models.Prefetch(
-                            query=sparse_query,
-                            using=schema.SPARSE,
-                            filter=query_filter,
-                            limit=candidates,
-                        ),
-                    ],
-                    # k=60 as in the RRF paper (Qdrant's default of 2 lets first ranks dominate)
-                    query=models.RrfQuery(rrf=models.Rrf(k=60)),
-                    limit=limit,
-                    with_payload=True,
-                )
-            )
-        else:
-            use_sparse = (mode == "sparse" and sparse_query is not None) or dense_query is None
-            query: Any = sparse_query if use_sparse else dense_query
-            if query is None:
-                raise StoreError("a search needs a dense or a sparse query vector")
-            response = await self._call(
-                self.client.query_points(
-                    self.collection,
-                    query=query,
-                    using=schema.SPARSE if use_sparse else schema.DENSE,
-                    query_filter=query_filter,
-                    limit=limit,
-                    with_payload=True,
-                )
-            )
-        return [
-            schema.hit_from_payload(point.score, point.payload or {}) for point in response.points
-        ]
-
-    async def stats(self) -> StoreStats:
-        documents = chunks = 0
-        if await self._call(self.client.collection_exists(self.manifest_collection)):
-            counted = await self._call(
-                self.client.count(
-                    self.manifest_collection, count_filter=_must({"record": "document"}), exact=True
-                )
-            )
-            documents = counted.count
-        if await self._call(self.client.collection_exists(self.collection)):
-            chunks = (await self._call(self.client.count(self.collection, exact=True))).count
-        return StoreStats(
-            documents=documents, chunks=chunks, location=self.location, size_bytes=None
-        )
+    async def size_on_disk(self) -> int | None:
+        return None
 
     async def close(self) -> None:
         await self._call(self.client.close())
@@ -378,18 +225,52 @@ async def _raise(error: Exception) -> None:
     raise error
 
 
-def _match(key: str, value: str) -> models.FieldCondition:
-    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+def _point(point: Point, collection: Collection) -> models.PointStruct:
+    vector: dict[str, Any] = {}
+    if collection == "manifest":
+        vector[_MARKER] = [1.0]
+    if point.dense is not None:
+        vector[schema.DENSE] = point.dense
+    if point.sparse is not None:
+        vector[schema.SPARSE] = models.SparseVector(
+            indices=point.sparse.indices, values=point.sparse.values
+        )
+    return models.PointStruct(id=point.id, vector=vector, payload=point.payload)
 
 
-def _must(conditions: dict[str, str]) -> models.Filter:
-    return models.Filter(must=[_match(key, value) for key, value in conditions.items()])
+def _dense_of(record: models.Record) -> list[float] | None:
+    vectors = record.vector
+    return vectors.get(schema.DENSE) if isinstance(vectors, dict) else None  # type: ignore[return-value]
 
 
-def _filter_of(filters: Filters) -> models.Filter | None:
-    conditions = schema.filter_conditions(filters)
-    return _must(conditions) if conditions else None
+def _condition(condition: Condition) -> models.Condition:
+    if isinstance(condition, Match):
+        match = models.MatchValue(value=condition.value)
+        return models.FieldCondition(key=condition.key, match=match)
+    return _boolean(condition)
 
 
-def _marker(point_id: Any, payload: dict[str, Any]) -> models.PointStruct:
-    return models.PointStruct(id=str(point_id), vector={"marker": [1.0]}, payload=payload)
+def _boolean(where: PointFilter) -> models.Filter:
+    return models.Filter(
+        must=[_condition(c) for c in where.must] or None,
+        should=[_condition(c) for c in where.should] or None,
+        must_not=[_condition(c) for c in where.must_not] or None,
+    )
+
+
+def _filter(where: PointFilter | None) -> models.Filter | None:
+    return None if where is None else _boolean(where)
+
+
+def _nearest(nearest: Nearest | None) -> tuple[Any, str]:
+    """The query and the named vector it searches."""
+    if nearest is None:
+        raise StoreError("a query needs a vector or a fusion of prefetches")
+    if isinstance(nearest, DenseNearest):
+        return nearest.vector, schema.DENSE
+    sparse = models.SparseVector(indices=nearest.vector.indices, values=nearest.vector.values)
+    return sparse, schema.SPARSE
+
+
+def _fusion(fusion: Fusion) -> models.Query:
+    return models.RrfQuery(rrf=models.Rrf(k=fusion.k))

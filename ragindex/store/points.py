@@ -1,0 +1,114 @@
+"""The neutral language between the document store and a backend: points, filters, queries.
+
+Written once here as small frozen dataclasses; each backend only translates them into its client
+library's types (a few lines each), so that a fusion method or a filter condition is added here
+once and then translated, never rewritten per backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+PointId = str  # a UUID in text form: Qdrant Edge refuses any other string
+
+
+@dataclass(frozen=True, slots=True)
+class SparseValues:
+    indices: list[int]
+    values: list[float]
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """A point to write. Chunk points carry both vectors; manifest points carry neither (the
+    backend gives them its one-dimensional marker vector)."""
+
+    id: PointId
+    payload: dict[str, Any]
+    # the client libraries read lists faster than ndarrays: converted once, when built
+    dense: list[float] | None = None
+    sparse: SparseValues | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A point read back; `dense` only when asked for."""
+
+    id: PointId
+    payload: dict[str, Any]
+    dense: list[float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredRecord:
+    id: PointId
+    score: float
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """The keyword payload field `key` equals `value` (for a list field: one of its items)."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class PointFilter:
+    """Qdrant's boolean filter: every `must`, at least one `should` (when any), no `must_not`."""
+
+    must: tuple[Condition, ...] = ()
+    should: tuple[Condition, ...] = ()
+    must_not: tuple[Condition, ...] = ()
+
+
+Condition = Match | PointFilter
+
+
+@dataclass(frozen=True, slots=True)
+class DenseNearest:
+    """Nearest neighbours of a vector in the chunks' dense vector (`schema.DENSE`)."""
+
+    vector: list[float]
+
+
+@dataclass(frozen=True, slots=True)
+class SparseNearest:
+    """Best matches of a sparse vector in the chunks' sparse vector (`schema.SPARSE`, IDF)."""
+
+    vector: SparseValues
+
+
+Nearest = DenseNearest | SparseNearest
+
+
+@dataclass(frozen=True, slots=True)
+class Rrf:
+    """Reciprocal rank fusion. k=60 as in the RRF paper; Qdrant's own default (2) lets the first
+    ranks of each list dominate."""
+
+    k: int = 60
+
+
+Fusion = Rrf  # the fusion methods a backend translates; add one here (and a line per backend)
+
+
+@dataclass(frozen=True, slots=True)
+class Prefetch:
+    nearest: Nearest
+    limit: int
+    filter: PointFilter | None
+
+
+@dataclass(frozen=True, slots=True)
+class PointQuery:
+    """Either one `nearest` query, or `prefetches` fused by `fusion`. `filter` applies to the
+    single query; a fused query filters inside each prefetch (where the candidates are chosen)."""
+
+    limit: int
+    nearest: Nearest | None = None
+    filter: PointFilter | None = None
+    prefetches: tuple[Prefetch, ...] = ()
+    fusion: Fusion | None = None
