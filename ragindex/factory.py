@@ -5,7 +5,7 @@ from __future__ import annotations
 from ragindex.chunking import Chunker, ChunkingPolicy
 from ragindex.config import Settings
 from ragindex.embedding.base import Embedder
-from ragindex.store.base import Store
+from ragindex.store.documents import DocumentStore
 
 
 def make_embedder(settings: Settings) -> Embedder:
@@ -18,14 +18,16 @@ def make_embedder(settings: Settings) -> Embedder:
     return LocalEmbedder(threads=settings.local_threads)
 
 
-def make_store(settings: Settings) -> Store:
+def make_store(settings: Settings) -> DocumentStore:
+    """The document store over the backend the settings pick: a server when a URL is set, else
+    Qdrant Edge in the index home."""
     if settings.qdrant_url:
-        from ragindex.store.server import QdrantServerStore
+        from ragindex.store.server import QdrantClientBackend
 
-        return QdrantServerStore.from_settings(settings)
-    from ragindex.store.edge import EdgeStore
+        return DocumentStore(QdrantClientBackend.from_settings(settings))
+    from ragindex.store.edge import EdgeBackend
 
-    return EdgeStore(settings.home, settings.collection, on_disk=settings.on_disk)
+    return DocumentStore(EdgeBackend(settings.home, settings.collection, on_disk=settings.on_disk))
 
 
 def make_chunker(settings: Settings, embedder: Embedder) -> Chunker:
