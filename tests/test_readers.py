@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import write_image_only_pdf, write_pdf
 
-from ragindex.discovery import Candidate, Discovery, Skipped, file_type_of
+from ragindex.discovery import Candidate, file_type_of
 from ragindex.errors import SourceError
 from ragindex.readers import read_bytes, read_document
 from ragindex.types import Document
@@ -154,49 +154,3 @@ def test_pdf_without_text_layer_is_refused_with_a_reason(tmp_path: Path) -> None
     path = write_image_only_pdf(tmp_path / "scan.pdf")
     with pytest.raises(SourceError, match="no text layer"):
         read(path)
-
-
-def test_discovery_skips_binaries_huge_empty_and_unknown_files_with_reasons(
-    tmp_path: Path,
-) -> None:
-    (tmp_path / "ok.md").write_text("# fine\n", encoding="utf-8")
-    (tmp_path / "fake.txt").write_bytes(b"\x00\x01\x02binary\x00")
-    (tmp_path / "big.txt").write_text("x" * 2_000_000, encoding="utf-8")
-    (tmp_path / "empty.py").write_text("", encoding="utf-8")
-    (tmp_path / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0")
-    found = list(
-        Discovery(max_bytes=1_000_000, excludes=[], follow_symlinks=False, portable=True).walk(
-            tmp_path
-        )
-    )
-    reasons = {item.source: item.reason for item in found if isinstance(item, Skipped)}
-    assert [item.source for item in found if isinstance(item, Candidate)] == ["ok.md"]
-    assert reasons["fake.txt"] == "binary content"
-    assert reasons["big.txt"].startswith("larger than the 1 MB limit")
-    assert reasons["empty.py"] == "empty file"
-    assert reasons["photo.jpg"].startswith("unsupported file type")
-
-
-def test_discovery_honours_gitignore_ragindexignore_and_excludes(tmp_path: Path) -> None:
-    (tmp_path / ".gitignore").write_text("build/\n*.log\n", encoding="utf-8")
-    (tmp_path / "docs").mkdir()
-    (tmp_path / "docs" / ".ragindexignore").write_text("draft.md\n", encoding="utf-8")
-    for name in (
-        "build/out.txt",
-        "debug.log",
-        "docs/draft.md",
-        "docs/final.md",
-        "src/a.py",
-        "src/gen/b.py",
-        "node_modules/x/index.js",
-    ):
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("content\n", encoding="utf-8")
-    discovery = Discovery(
-        max_bytes=1_000_000, excludes=["src/gen/"], follow_symlinks=False, portable=True
-    )
-    sources = sorted(
-        item.source for item in discovery.walk(tmp_path) if isinstance(item, Candidate)
-    )
-    assert sources == ["docs/final.md", "src/a.py"]
