@@ -7,7 +7,10 @@ bodies (`{"object": "error", "message", "type", "param", "code"}`)
 for empty inputs and inputs longer than the context, and a latency model of a GPU doing dynamic
 batching: each step takes a fixed overhead plus its tokens divided by the throughput, and holds
 at most `max_batch_tokens` tokens. Faults can be injected: 5xx, 429 with Retry-After, stalls past
-the client's timeout, connections cut mid-response, wrong vector counts, NaN vectors.
+the client's timeout, connections cut mid-response, wrong vector counts, NaN vectors, and death:
+`die_after=N` makes the server vanish on its Nth embeddings request (listener closed, every open
+connection dropped, that request unanswered), as a killed process would; `stop()` does the same
+from outside, and `start(port)` brings it back on the same port.
 
 Vectors come from a hash of the text (fast, deterministic) or from the packaged USE model (so
 that search results stay meaningful; an `Instruct: …\\nQuery:` prefix is stripped as Qwen3 would
@@ -79,6 +82,9 @@ class StandIn:
     profile: Profile = CEILING
     faults: Faults = field(default_factory=Faults)
     seed: int = 0
+    # vanish on this embeddings request, counted since creation (so for good: a restarted
+    # server dies again on its next one)
+    die_after: int | None = None
 
     def __post_init__(self) -> None:
         self.requests: list[dict[str, Any]] = []  # every embeddings body received, in order
@@ -93,6 +99,7 @@ class StandIn:
         self._thread: threading.Thread | None = None
         self._queue: asyncio.Queue[tuple[int, asyncio.Future[None]]] | None = None
         self._started_at = 0.0
+        self._writers: set[asyncio.StreamWriter] = set()
         self.port = 0
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -109,11 +116,27 @@ class StandIn:
         return self
 
     def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
+        loop = self._loop
+        if loop is not None and self._thread is not None and self._thread.is_alive():
+            # the loop may have closed itself meanwhile (`die_after`): then it is down already
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._halt, loop)
         if self._thread is not None:
             self._thread.join(10)
         self._loop = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _halt(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Die as a killed process does: no new connections, open ones dropped at once (a
+        client must not wait for an answer that will never come)."""
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        loop.stop()
 
     def __enter__(self) -> StandIn:
         return self.start()
@@ -140,6 +163,7 @@ class StandIn:
 
         async def serve() -> None:
             self._queue = asyncio.Queue()
+            self._writers = set()  # those of a previous life were dropped with it
             self._server = await asyncio.start_server(self._connection, "127.0.0.1", port)
             self.port = self._server.sockets[0].getsockname()[1]
             self._started_at = time.monotonic()
@@ -192,6 +216,7 @@ class StandIn:
 
     # --- HTTP -------------------------------------------------------------------------------
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -208,6 +233,7 @@ class StandIn:
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
+            self._writers.discard(writer)
             with contextlib.suppress(Exception):
                 writer.close()
 
@@ -290,6 +316,9 @@ class StandIn:
     async def _embeddings(self, request: dict[str, Any], writer: asyncio.StreamWriter) -> bool:
         self.requests.append(request)
         self.request_times.append(time.monotonic())
+        if self.die_after is not None and len(self.requests) >= self.die_after:
+            self._halt(asyncio.get_running_loop())
+            return False
         inputs = request.get("input")
         texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
         problem = _validate(inputs, texts)

