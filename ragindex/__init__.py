@@ -7,6 +7,7 @@ with Index.open() as index:
         print(hit.score, hit.source, hit.text[:80])
 """
 
+from ragindex.activity import IngestActivity
 from ragindex.api import AsyncIndex, Index
 from ragindex.config import Settings
 from ragindex.errors import (
@@ -14,12 +15,16 @@ from ragindex.errors import (
     ConfigError,
     EmbeddingError,
     EmbeddingServerUnavailable,
+    IngestAborted,
+    IngestBusyError,
+    PathError,
+    PruneRequiredError,
     RagindexError,
     SourceError,
     StoreError,
     StoreLockedError,
 )
-from ragindex.pipeline import Progress
+from ragindex.progress import Progress
 from ragindex.types import Filters, Hit, IngestReport
 
 __version__ = "0.1.0"
@@ -33,8 +38,13 @@ __all__ = [
     "Filters",
     "Hit",
     "Index",
+    "IngestAborted",
+    "IngestActivity",
+    "IngestBusyError",
     "IngestReport",
+    "PathError",
     "Progress",
+    "PruneRequiredError",
     "RagindexError",
     "Settings",
     "SourceError",

@@ -14,11 +14,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ragindex import sparse
+from ragindex.activity import IngestActivity, start_activity
 from ragindex.config import Settings
 from ragindex.discovery import Discovery
+from ragindex.errors import ConfigError
 from ragindex.factory import make_chunker, make_embedder, make_store
-from ragindex.pipeline import IngestLimits, IngestPipeline, ProgressCallback
+from ragindex.limits import IngestLimits
+from ragindex.pipeline import IngestPipeline
 from ragindex.preparing import start_loading
+from ragindex.progress import Progress, ProgressCallback
 from ragindex.search import QueryTask, Searcher
 from ragindex.store.schema import check_spec
 from ragindex.types import (
@@ -32,6 +36,8 @@ from ragindex.types import (
 
 T = TypeVar("T")
 FiltersLike = Filters | Mapping[str, str | None] | None
+PathsLike = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
+_FILTER_KEYS = ("language", "kind", "path", "path_prefix")
 
 
 class AsyncIndex:
@@ -53,6 +59,12 @@ class AsyncIndex:
             code_task=settings.code_query_task,
         )
         self._opened_for_writing = False
+        self._activity: IngestActivity | None = None
+
+    @property
+    def current_ingest(self) -> IngestActivity | None:
+        """The ingest running on this index now, if any (one at a time)."""
+        return self._activity
 
     @classmethod
     async def open(cls, settings: Settings | None = None) -> AsyncIndex:
@@ -61,7 +73,7 @@ class AsyncIndex:
         Refuses an existing collection built with another model or dimension."""
         index = cls(settings or Settings.load())
         try:
-            recorded = await index.store.open(None)
+            recorded = await index.store.peek()
             if recorded is not None:
                 check_spec(recorded, index.spec, index.store.location)
         except BaseException:
@@ -71,14 +83,39 @@ class AsyncIndex:
 
     async def ingest(
         self,
-        paths: Iterable[str | os.PathLike[str]],
+        paths: PathsLike,
         *,
         progress: ProgressCallback | None = None,
         stop: asyncio.Event | None = None,
         prune: bool = False,
     ) -> IngestReport:
         """Index files and folders: new and changed files are (re)embedded, unchanged ones are
-        skipped, files deleted from an ingested folder leave the index."""
+        skipped, files deleted from an ingested folder leave the index.
+
+        Nothing is removed by mistake: a missing or unreadable root raises `PathError`, what is
+        indexed under a folder that could not be read is kept, and a run that would remove more
+        than half of what a root holds raises `PruneRequiredError` unless `prune=True`; in both
+        cases before anything is written. One ingest runs at a time (`IngestBusyError`); a run
+        that stops part-way raises `IngestAborted`, whose report says what was committed."""
+        if self._activity is not None:
+            raise self._activity.busy_error()
+        roots = [Path(paths)] if isinstance(paths, str | os.PathLike) else [Path(p) for p in paths]
+        stop = stop or asyncio.Event()
+        activity = self._activity = start_activity([str(root) for root in roots], stop)
+
+        def track(snapshot: Progress) -> None:
+            activity.progress = snapshot
+            if progress is not None:
+                progress(snapshot)
+
+        try:
+            return await self._pipeline(track).run(
+                roots, stop=stop, ready=self._ready_to_write(), prune=prune
+            )
+        finally:
+            self._activity = None
+
+    def _pipeline(self, progress: ProgressCallback) -> IngestPipeline:
         # the reader's models load in the background meanwhile
         start_loading(self.embedder.tokenizer.name)
         settings = self.settings
@@ -89,33 +126,20 @@ class AsyncIndex:
             portable=settings.portable_paths,
             store_home=None if settings.qdrant_url else settings.home,
         )
-        remote = bool(settings.embed_urls)
-        limits = IngestLimits(
-            max_pdf_pages=settings.pdf_max_pages,
-            file_timeout_s=settings.file_timeout_s,
-            # a remote server wants many inputs in flight; the local model one window at a time
-            window_chunks=settings.embed_max_inputs * 4 if remote else 64,
-            window_tokens=settings.embed_batch_tokens * 4 if remote else 16384,
-            windows_in_flight=max(4, settings.embed_max_concurrency // 4) if remote else 2,
-            prepare_workers=2,
-        )
-        pipeline = IngestPipeline(
+        return IngestPipeline(
             store=self.store,
             embedder=self.embedder,
             chunker=make_chunker(settings, self.embedder),
             discovery=discovery,
-            limits=limits,
+            limits=IngestLimits.from_settings(settings),
             progress=progress,
-        )
-        return await pipeline.run(
-            [Path(path) for path in paths], stop=stop, ready=self._ready_to_write()
         )
 
     async def _ready_to_write(self) -> None:
         # an unreachable embedding server stops the run here, before anything is touched
         await self.embedder.check()
         if not self._opened_for_writing:
-            await self.store.open(self.spec)
+            await self.store.create_or_check(self.spec)
             self._opened_for_writing = True
 
     async def search(
@@ -155,7 +179,6 @@ class AsyncIndex:
 
     async def optimize(self) -> bool:
         """Build the store's search index now (see `ragindex optimize`); False if nothing to do."""
-        await self.store.open(None)
         return await self.store.optimize()
 
     async def aclose(self) -> None:
@@ -174,9 +197,12 @@ class AsyncIndex:
         if filters is None:
             return Filters()
         if not isinstance(filters, Filters):
-            unknown = set(filters) - {"language", "kind", "path", "path_prefix"}
+            unknown = set(filters) - set(_FILTER_KEYS)
             if unknown:
-                raise ValueError(f"unknown filter(s): {', '.join(sorted(unknown))}")
+                raise ConfigError(
+                    f"unknown filter(s): {', '.join(sorted(unknown))}; "
+                    f"use {', '.join(_FILTER_KEYS)}"
+                )
             filters = Filters(
                 language=filters.get("language") or None,
                 kind=filters.get("kind") or None,
@@ -225,9 +251,14 @@ class Index:
         future: Future[T] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
         return future.result()
 
+    @property
+    def current_ingest(self) -> IngestActivity | None:
+        """The ingest running on this index now, if any; `.stop()` ends it from any thread."""
+        return self._core.current_ingest
+
     def ingest(
         self,
-        paths: Iterable[str | os.PathLike[str]],
+        paths: PathsLike,
         *,
         progress: ProgressCallback | None = None,
         stop: threading.Event | None = None,
@@ -237,7 +268,7 @@ class Index:
         run cleanly: documents committed so far stay, the report says `interrupted`."""
         async_stop = self._run(_make_event())
         future = asyncio.run_coroutine_threadsafe(
-            self._core.ingest(list(paths), progress=progress, stop=async_stop), self._loop
+            self._core.ingest(paths, progress=progress, stop=async_stop, prune=prune), self._loop
         )
         watcher = None
         if stop is not None:

@@ -1,0 +1,63 @@
+"""`IngestLimits`: every number that bounds an ingest's work and memory, and why it is what it
+is. Built from the settings in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ragindex.config import Settings
+from ragindex.workers import default_workers
+
+# the embedder splits a window into requests by token budget; windows of a few requests'
+# worth let it pack inputs of similar length together
+_REQUESTS_PER_WINDOW = 4
+# the in-process model computes one window while the next one fills
+_LOCAL_WINDOW_CHUNKS = 64
+_LOCAL_WINDOW_TOKENS = 16_384
+_LOCAL_WINDOWS_IN_FLIGHT = 2
+# documents committed together: one round of store calls for many small files
+_WRITE_GROUP = 64
+
+
+@dataclass(frozen=True)
+class IngestLimits:
+    max_pdf_pages: int  # longer PDFs are skipped
+    file_timeout_s: float  # a worker's time for one file
+    prepare_workers: int  # reading processes
+    window_chunks: int  # chunks handed to the embedder per call, at most
+    window_tokens: int  # tokens handed to the embedder per call, at most
+    windows_in_flight: int  # embedding calls under way at once
+    write_group: int = _WRITE_GROUP  # documents committed together, at most
+
+    @property
+    def documents_in_flight(self) -> int:
+        """Documents read but not yet written: what bounds the ingest's memory, whatever the
+        speed of the store. Enough to fill every window in flight and the next one with
+        one-chunk documents, plus a group being written: a slow store slows the run, it does
+        not let work pile up."""
+        return (self.windows_in_flight + 1) * self.window_chunks + self.write_group
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> IngestLimits:
+        common = {
+            "max_pdf_pages": settings.pdf_max_pages,
+            "file_timeout_s": settings.file_timeout_s,
+            "prepare_workers": settings.prepare_workers or default_workers(),
+        }
+        if not settings.embed_urls:
+            return cls(
+                window_chunks=_LOCAL_WINDOW_CHUNKS,
+                window_tokens=_LOCAL_WINDOW_TOKENS,
+                windows_in_flight=_LOCAL_WINDOWS_IN_FLIGHT,
+                **common,  # type: ignore[arg-type]
+            )
+        return cls(
+            window_chunks=settings.embed_max_inputs * _REQUESTS_PER_WINDOW,
+            window_tokens=settings.embed_batch_tokens * _REQUESTS_PER_WINDOW,
+            # each window fans out to about that many requests: this many windows fill the
+            # server's concurrency limit
+            windows_in_flight=max(
+                _REQUESTS_PER_WINDOW, settings.embed_max_concurrency // _REQUESTS_PER_WINDOW
+            ),
+            **common,  # type: ignore[arg-type]
+        )

@@ -1,0 +1,110 @@
+"""What an ingest reports while it runs: `Progress` snapshots for progress bars, and the
+counters the stages share."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ragindex.types import IngestReport
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot for progress bars: files to process, files done, chunks and tokens so far."""
+
+    files_total: int
+    files_done: int
+    chunks: int
+    tokens: int
+    elapsed: float
+    current: str = ""
+
+    @property
+    def seconds_left(self) -> float | None:
+        """A linear estimate from the files done so far; None before the first one."""
+        if not self.files_done or self.files_total <= self.files_done:
+            return None if not self.files_done else 0.0
+        return self.elapsed / self.files_done * (self.files_total - self.files_done)
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class Gauge:
+    """A bound on things held at once, and the most that ever were (for the report)."""
+
+    def __init__(self, bound: int) -> None:
+        self._slots = asyncio.Semaphore(bound)
+        self.current = 0
+        self.peak = 0
+
+    async def acquire(self) -> None:
+        await self._slots.acquire()
+        self.current += 1
+        self.peak = max(self.peak, self.current)
+
+    def release(self) -> None:
+        self.current -= 1
+        self._slots.release()
+
+
+class RunState:
+    """The report being filled by the stages of one run, and the progress it tells."""
+
+    def __init__(
+        self,
+        report: IngestReport,
+        files_total: int,
+        started: float,
+        progress: ProgressCallback | None,
+        *,
+        documents_bound: int,
+        windows_bound: int,
+    ) -> None:
+        self.report = report
+        self.files_total = files_total
+        self.files_done = 0
+        self.started = started
+        self._progress = progress or (lambda _snapshot: None)
+        self.documents = Gauge(documents_bound)  # read and not yet written or given up
+        self.windows = Gauge(windows_bound)  # embedding calls under way
+
+    def skipped(self, source: str, reason: str) -> None:
+        self.report.skipped[source] = reason
+        self.file_done(source)
+
+    def failed(self, source: str, reason: str) -> None:
+        self.report.failed[source] = reason
+        self.file_done(source)
+
+    def unchanged(self, source: str) -> None:
+        self.report.unchanged += 1
+        self.file_done(source)
+
+    def indexed(self, source: str, chunks: int, tokens: int, warnings: tuple[str, ...]) -> None:
+        self.report.indexed.append(source)
+        self.report.chunks += chunks
+        self.report.tokens += tokens
+        if warnings:
+            self.report.warnings[source] = "; ".join(warnings)
+        self.file_done(source)
+
+    def file_done(self, source: str) -> None:
+        self.files_done += 1
+        self._progress(
+            Progress(
+                files_total=self.files_total,
+                files_done=self.files_done,
+                chunks=self.report.chunks,
+                tokens=self.report.tokens,
+                elapsed=time.perf_counter() - self.started,
+                current=source,
+            )
+        )
+
+    def record_peaks(self) -> None:
+        self.report.peak_documents_in_flight = self.documents.peak
+        self.report.peak_windows_in_flight = self.windows.peak
