@@ -3,17 +3,24 @@ states, and hostile documents shown as inert text."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import textwrap
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import REPO, index_held_by_another_process
+from conftest import REPO, index_held_by_another_process, write_mixed_corpus
+from sglang_standin import StandIn
 from streamlit.testing.v1 import AppTest
 
 from ragindex import Index, Settings
 
 APP = str(REPO / "ui" / "app.py")
+UI_FOLDER = str(REPO / "ui")
 HOSTILE = textwrap.dedent("""\
     # Quarterly pelican report
 
@@ -114,3 +121,208 @@ def test_page_explains_when_another_process_holds_the_index(indexed: Path, home:
         page = run_page()
         assert any("held by another process" in error.value for error in page.error)
         assert any("open in another process" in text for text in shown_texts(page))
+
+
+# --- the "Add documents" panel: only under ui_ingest_roots, one ingest at a time -------------
+
+
+@pytest.fixture
+def shared_root(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder the page may index (RAGINDEX_UI_INGEST_ROOTS), holding `docs/` with two notes,
+    beside a folder it may not (`outside/`), which a link inside the root points to."""
+    root = tmp_path / "shared"
+    (root / "docs").mkdir(parents=True)
+    (root / "docs" / "otters.md").write_text(
+        "# Otters\n\nSea otters hold hands while they sleep.\n", encoding="utf-8"
+    )
+    (root / "docs" / "kettles.txt").write_text("A kettle boils water for tea.\n", encoding="utf-8")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("The launch code is 0000.\n", encoding="utf-8")
+    (root / "escape").symlink_to(outside, target_is_directory=True)
+    (root / "docs" / "secret-link.txt").symlink_to(outside / "secret.txt")
+    monkeypatch.setenv("RAGINDEX_UI_INGEST_ROOTS", str(root))
+    return root
+
+
+def sidebar_texts(page: AppTest) -> list[str]:
+    return [element.value for element in page.sidebar.text]
+
+
+def documents_shown(page: AppTest) -> str:
+    return next(metric.value for metric in page.metric if metric.label == "Documents")
+
+
+def ask_to_index(page: AppTest, typed: str) -> AppTest:
+    page.text_input(key="ingest_path").input(typed).run()
+    page.button(key="ingest_start").click().run()
+    assert not page.exception, page.exception
+    return page
+
+
+def run_until(page: AppTest, done: Callable[[AppTest], bool], seconds: float = 300) -> AppTest:
+    """Rerun the page (as its polling would) until `done` holds; fails after a generous
+    deadline, never on a slow machine's timing."""
+    deadline = time.monotonic() + seconds
+    while True:
+        page.run()
+        assert not page.exception, page.exception
+        if done(page):
+            return page
+        assert time.monotonic() < deadline, f"the page never reached the state: {shown_texts(page)}"
+        time.sleep(0.25)
+
+
+def finished(page: AppTest) -> bool:
+    return any(header.value == "Last run" for header in page.sidebar.subheader)
+
+
+def running(page: AppTest) -> bool:
+    return any(header.value in ("Indexing…", "Stopping…") for header in page.sidebar.subheader)
+
+
+def test_ingest_panel_is_off_unless_roots_are_set(home: Path) -> None:
+    page = run_page()
+    assert "Add documents" not in [header.value for header in page.sidebar.header]
+    assert not [box for box in page.text_input if box.key == "ingest_path"]
+    assert any("Run `ragindex ingest FOLDER`" in info.value for info in page.info)
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "/",
+        "/etc",
+        "{root}/../..",
+        "{root}/docs/../../outside",
+        "../outside",  # relative: taken inside the root, and `..` leaves it
+        "{root}/escape",  # a link inside the root to a folder outside it
+        "escape/secret.txt",
+        "{root}/docs/secret-link.txt",  # a link to a file outside
+        "{root}/not-there",
+    ],
+)
+def test_paths_outside_the_roots_are_refused(shared_root: Path, typed: str) -> None:
+    page = ask_to_index(run_page(), typed.format(root=shared_root))
+    assert any(error.value.startswith("Refused:") for error in page.error), shown_texts(page)
+    # no run started (it would show as running from this very rerun on), nothing indexed
+    assert not running(page) and not finished(page)
+    assert documents_shown(page) == "0"
+
+
+def test_a_folder_under_a_root_is_indexed(shared_root: Path) -> None:
+    page = ask_to_index(run_page(), "docs")  # relative to the only root
+    page = run_until(page, finished)
+    assert [message.value for message in page.sidebar.success] == [
+        "2 indexed, 0 unchanged, 0 removed, 1 skipped, 0 failed"
+    ]
+    assert str(shared_root / "docs") in sidebar_texts(page)
+    assert documents_shown(page) == "2"
+    page = search(page, "otters sleeping")
+    assert result_headers(page)[0].startswith("1. shared/docs/otters.md")  # under the cwd
+    assert "launch code" not in " ".join(shown_texts(page))
+
+
+GATE_WORD = "portcullis"
+
+
+class GatedStandIn(StandIn):
+    """An embedding server that holds every request carrying GATE_WORD until `gate` is set:
+    an ingest that stays running, whatever the machine's speed, for as long as a test needs."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.gate = threading.Event()
+        self.held = 0
+
+    async def _embeddings(self, request: dict[str, Any], writer: asyncio.StreamWriter) -> bool:
+        inputs = request.get("input")
+        texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        if any(GATE_WORD in str(text) for text in texts):
+            self.held += 1
+            while not self.gate.is_set():
+                await asyncio.sleep(0.05)
+        return await super()._embeddings(request, writer)
+
+
+@pytest.fixture
+def gated_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[GatedStandIn]:
+    server = GatedStandIn()
+    with server:
+        monkeypatch.setenv("RAGINDEX_EMBED_URL", server.url)
+        monkeypatch.setenv("RAGINDEX_DIM", "64")
+        monkeypatch.setenv("RAGINDEX_EMBED_TIMEOUT_S", "900")  # held requests are not retried
+        monkeypatch.setenv("RAGINDEX_EMBED_MAX_INPUTS", "1")
+        monkeypatch.setenv("RAGINDEX_EMBED_MAX_CONCURRENCY", "1")
+        try:
+            yield server
+        finally:
+            server.gate.set()
+
+
+def test_a_running_ingest_is_shown_to_every_visitor_and_any_of_them_can_stop_it(
+    shared_root: Path, gated_server: GatedStandIn
+) -> None:
+    big = shared_root / "big"
+    write_mixed_corpus(big, 240, seed=5)
+    (big / "0-gate.txt").write_text(f"The {GATE_WORD} is down.\n", encoding="utf-8")
+    starter, other = run_page(), run_page()  # two visitors, one shared index
+    other.text_input(key="ingest_path").input(str(big)).run()
+    assert not other.button(key="ingest_start").disabled  # drawn before the run starts
+
+    ask_to_index(starter, str(big))
+    assert running(starter)
+    assert str(big) in sidebar_texts(starter)
+    assert starter.button(key="ingest_start").disabled
+    # the ingest reaches the held request and stays there: running, on every visitor's page
+    deadline = time.monotonic() + 300
+    while not gated_server.held:
+        assert time.monotonic() < deadline, "the ingest never reached the embedding server"
+        time.sleep(0.1)
+    starter.run()
+    assert running(starter)
+    # the other visitor's page, drawn before the run began, still offered the button: a click
+    # on it is refused with a message, and nothing else starts
+    other.button(key="ingest_start").click().run()
+    assert any("Another ingest is running" in warning.value for warning in other.warning)
+    assert running(other) and str(big) in sidebar_texts(other)
+    assert other.button(key="ingest_start").disabled
+
+    other.button(key="ingest_stop").click().run()
+    assert any(header.value == "Stopping…" for header in other.sidebar.subheader)
+    gated_server.gate.set()  # the files in flight may finish; no new one starts
+    for page in (starter, other):
+        run_until(page, finished)
+        warnings = [warning.value for warning in page.sidebar.warning]
+        assert len(warnings) == 1 and warnings[0].startswith("Stopped: "), warnings
+        indexed = int(warnings[0].removeprefix("Stopped: ").split(" indexed")[0])
+        assert indexed < 241
+        assert not page.button(key="ingest_start").disabled
+        assert not running(page)
+
+
+def running_panel_script(ui_folder: str) -> None:
+    """A page that draws the running-ingest panel for a run 3 files into 10, 70 s in."""
+    import sys
+    import time
+
+    sys.path.insert(0, ui_folder)
+    from ingest_panel import show_running
+    from ingest_runner import PageRun
+
+    from ragindex import Progress
+
+    run = PageRun(paths=("/srv/docs/<b>reports</b>",), started_at=time.time() - 75)
+    run.record(Progress(files_total=10, files_done=3, chunks=140, tokens=9000, elapsed=70.0))
+    show_running(run, stopping=False)
+
+
+def test_running_panel_shows_files_rate_and_time_left() -> None:
+    page = AppTest.from_function(running_panel_script, args=(UI_FOLDER,), default_timeout=60)
+    page.run()
+    assert not page.exception, page.exception
+    texts = shown_texts(page)
+    assert "/srv/docs/<b>reports</b>" in texts  # a typed path is shown literally
+    assert "3 of 10 files · 140 chunks · 2.0 chunks/s" in texts
+    assert "2 min 43 s left" in texts  # 70 s for 3 files, 7 to go
+    assert page.progress[0].value == 30
