@@ -32,7 +32,10 @@ from ragindex.errors import (
 from ragindex.limits import IngestLimits
 from ragindex.plan import Plan, RootScan, plan_ingest
 from ragindex.preparing import PreparedFile, PrepareSpec, finish_loading
-from ragindex.progress import Progress, ProgressCallback, RunState  # Progress: until cli.py imports it from ragindex.progress (integration)
+from ragindex.progress import (
+    ProgressCallback,
+    RunState,
+)  # Progress: until cli.py imports it from ragindex.progress (integration)
 from ragindex.store.documents import DocumentStore
 from ragindex.types import IngestReport, ManifestRecord
 from ragindex.windows import PendingDocument, TokenWindows, Window
@@ -95,11 +98,13 @@ class IngestPipeline:
             await asyncio.wait({walking})
             raise
         walk = await walking
-        plan = self._plan(walk, await self.store.manifest(), prune)
+        manifest = await self.store.manifest()
+        plan = self._plan(walk, manifest, prune)
         _refuse_blocked(plan)  # before anything is written
         report = IngestReport(recovered=await self.store.recover())
         if report.recovered:  # their records are gone now: they are prepared again
-            plan = self._plan(walk, await self.store.manifest(), prune=True)
+            manifest = await self.store.manifest()
+            plan = self._plan(walk, manifest, prune=True)
         report.skipped.update(walk.skipped)
         report.unchanged, report.kept = plan.unchanged, plan.kept
         state = RunState(
@@ -111,7 +116,7 @@ class IngestPipeline:
             windows_bound=self.limits.windows_in_flight,
         )
         try:
-            finished = await self._until_stopped(plan.prepare, state, stop)
+            finished = await self._until_stopped(plan.prepare, manifest, state, stop)
             if finished and plan.remove:
                 await self.store.remove(plan.remove)
                 report.removed.extend(plan.remove)
@@ -147,7 +152,6 @@ class IngestPipeline:
         return walk
 
     def _plan(self, walk: _Walk, manifest: dict[str, ManifestRecord], prune: bool) -> Plan:
-        self._manifest = manifest  # touched files compare their bytes with the record
         return plan_ingest(
             roots=walk.roots,
             found=walk.found,
@@ -159,10 +163,14 @@ class IngestPipeline:
 
     # --- the stages -------------------------------------------------------------------------
     async def _until_stopped(
-        self, candidates: list[Candidate], state: RunState, stop: asyncio.Event | None
+        self,
+        candidates: list[Candidate],
+        manifest: dict[str, ManifestRecord],
+        state: RunState,
+        stop: asyncio.Event | None,
     ) -> bool:
         """Run the stages until done (True) or stopped (False: the report says interrupted)."""
-        work = asyncio.ensure_future(self._stages(candidates, state))
+        work = asyncio.ensure_future(self._stages(candidates, manifest, state))
         stopper = asyncio.ensure_future((stop or asyncio.Event()).wait())
         try:
             await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -180,7 +188,9 @@ class IngestPipeline:
             raise _aborted(error, state.report) from error
         return True
 
-    async def _stages(self, candidates: list[Candidate], state: RunState) -> None:
+    async def _stages(
+        self, candidates: list[Candidate], manifest: dict[str, ManifestRecord], state: RunState
+    ) -> None:
         prepared: asyncio.Queue[PendingDocument | None] = asyncio.Queue(_QUEUE)
         embedded: asyncio.Queue[PendingDocument | None] = asyncio.Queue(_QUEUE)
         await asyncio.to_thread(finish_loading, self.spec.tokenizer)
@@ -189,7 +199,7 @@ class IngestPipeline:
         )
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(self._prepare_all(candidates, prepared, pool, state))
+                group.create_task(self._prepare_all(candidates, manifest, prepared, pool, state))
                 group.create_task(self._embed_all(prepared, embedded, state))
                 group.create_task(self._write_all(embedded, state))
         finally:
@@ -198,6 +208,7 @@ class IngestPipeline:
     async def _prepare_all(
         self,
         candidates: list[Candidate],
+        manifest: dict[str, ManifestRecord],
         out: asyncio.Queue[PendingDocument | None],
         pool: ReadingPool,
         state: RunState,
@@ -206,7 +217,8 @@ class IngestPipeline:
 
         async def prepare(candidate: Candidate) -> None:
             try:
-                await self._prepare_one(candidate, out, pool, state)
+                # a touched file's bytes are compared with what its record says
+                await self._prepare_one(candidate, manifest.get(candidate.source), out, pool, state)
             finally:
                 readers.release()
 
@@ -220,13 +232,14 @@ class IngestPipeline:
     async def _prepare_one(
         self,
         candidate: Candidate,
+        known: ManifestRecord | None,
         out: asyncio.Queue[PendingDocument | None],
         pool: ReadingPool,
         state: RunState,
     ) -> None:
         source = candidate.source
         try:
-            result = await pool.prepare(candidate, self._manifest.get(source))
+            result = await pool.prepare(candidate, known)
             if isinstance(result, PreparedFile):
                 await out.put(PendingDocument.of(result, self.embedder.dimension))
                 return  # the document is in flight until written

@@ -102,7 +102,7 @@ class ReadingPool:
         for future in list(self._futures):
             future.cancel()
         if self._processes is not None:
-            self._processes.close()
+            self._processes.close()  # type: ignore[no-untyped-call]
             self._processes.join()
         if self._threads is not None:
             self._threads.shutdown(wait=True, cancel_futures=True)
