@@ -1,6 +1,6 @@
-"""One contract, every `Store`: the embedded Edge store and the qdrant-client store.
+"""One contract, every backend: `StoreContract` over Qdrant Edge and over qdrant-client.
 
-No Qdrant server binary can be installed on the CI machines, so the qdrant-client store runs
+No Qdrant server binary can be installed on the CI machines, so the qdrant-client backend runs
 here on qdrant-client's local mode (the same `AsyncQdrantClient` API, in-process). Set
 `RAGINDEX_TEST_QDRANT_URL=http://localhost:6333` to run the very same suite against a real
 Qdrant server or cluster as well.
@@ -8,306 +8,170 @@ Qdrant server or cluster as well.
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import pytest
-from qdrant_client import AsyncQdrantClient
+from qdrant_client import AsyncQdrantClient, models
 
-from ragindex import sparse
-from ragindex.errors import CollectionMismatchError
-from ragindex.store.base import Store
-from ragindex.store.edge import EdgeStore
-from ragindex.store.server import QdrantServerStore
-from ragindex.types import (
-    Chunk,
-    CollectionSpec,
-    EmbeddedChunk,
-    Filters,
-    ManifestRecord,
-)
+from ragindex.errors import StoreError, StoreLockedError
+from ragindex.store import schema
+from ragindex.store.documents import DocumentStore
+from ragindex.store.edge import EdgeBackend
+from ragindex.store.queries import older_versions
+from ragindex.store.recording import RecordingBackend, check_commit_order
+from ragindex.store.server import QdrantClientBackend
+from ragindex.testing.store import SPEC, BackendMaker, StoreContract, document, index_document
 
 # qdrant-client's local mode warns that it ignores payload indexes: expected here
 pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning")
-DIMENSION = 16
-SPEC = CollectionSpec(model="test-model", dimension=DIMENSION, sparse_scheme=sparse.SCHEME)
-StoreMaker = Callable[[], Awaitable[Store]]
-BACKENDS = ["edge", "qdrant-client"] + (
-    ["qdrant-server"] if os.environ.get("RAGINDEX_TEST_QDRANT_URL") else []
+
+
+class TestEdge(StoreContract):
+    @pytest.fixture
+    def make_backend(self, tmp_path: Path) -> BackendMaker:
+        return lambda: EdgeBackend(tmp_path / "home", "contract")
+
+    async def test_a_look_leaves_no_folder_behind(self, tmp_path: Path) -> None:
+        store = DocumentStore(EdgeBackend(tmp_path / "home", "contract"))
+        assert await store.peek() is None
+        await store.close()
+        assert not (tmp_path / "home").exists()
+
+    async def test_a_second_process_is_refused_with_a_clear_error(self, tmp_path: Path) -> None:
+        first = DocumentStore(EdgeBackend(tmp_path, "held"))
+        await first.create_or_check(SPEC)
+        # a second engine on the same folder is what another process would open
+        second = DocumentStore(EdgeBackend(tmp_path, "held"))
+        with pytest.raises(StoreLockedError, match="open in another process"):
+            await second.create_or_check(SPEC)
+        await second.close()
+        await first.close()
+
+
+class TestQdrantClientLocal(StoreContract):
+    @pytest.fixture
+    def make_backend(self, tmp_path: Path) -> BackendMaker:
+        path = str(tmp_path / "qdrant-local")
+        return lambda: QdrantClientBackend(AsyncQdrantClient(path=path), "contract", location=path)
+
+
+@pytest.mark.skipif(
+    not os.environ.get("RAGINDEX_TEST_QDRANT_URL"), reason="RAGINDEX_TEST_QDRANT_URL not set"
 )
+class TestQdrantServer(StoreContract):
+    @pytest.fixture
+    def make_backend(self) -> BackendMaker:
+        url = os.environ["RAGINDEX_TEST_QDRANT_URL"]
+        collection = f"contract_{uuid.uuid4().hex[:8]}"
+        return lambda: QdrantClientBackend(AsyncQdrantClient(url=url), collection, location=url)
 
 
-@pytest.fixture(params=BACKENDS)
-async def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StoreMaker]:
-    """Opens a store on the same data each call (so a test can close and reopen it)."""
-    collection = f"contract_{uuid.uuid4().hex[:8]}"
-    opened: list[Store] = []
+class _SpyClient(AsyncQdrantClient):
+    """qdrant-client's local mode, every write's keyword arguments noted."""
 
-    async def make() -> Store:
-        store: Store
-        if request.param == "edge":
-            store = EdgeStore(tmp_path, collection)
-        elif request.param == "qdrant-client":
-            path = str(tmp_path / "qdrant-local")
-            # the only writer: pending marks of a run that died need not age first
-            store = QdrantServerStore(
-                AsyncQdrantClient(path=path), collection, location=path, abandoned_after_s=0
-            )
-        else:
-            url = os.environ["RAGINDEX_TEST_QDRANT_URL"]
-            store = QdrantServerStore(
-                AsyncQdrantClient(url=url), collection, location=url, abandoned_after_s=0
-            )
-        opened.append(store)
-        return store
+    writes: list[tuple[str, dict[str, Any]]]
 
-    yield make
-    for store in opened:
-        await store.close()  # a second close (after a test's own) must be harmless
+    async def upsert(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        self.writes.append(("upsert", kwargs))
+        return await super().upsert(*args, **kwargs)
+
+    async def delete(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        self.writes.append(("delete", kwargs))
+        return await super().delete(*args, **kwargs)
 
 
-def unit_vector(seed: str) -> np.ndarray:
-    generator = np.random.default_rng(int(hashlib.sha256(seed.encode()).hexdigest()[:8], 16))
-    vector = generator.standard_normal(DIMENSION).astype(np.float32)
-    return vector / np.linalg.norm(vector)
-
-
-def document(
-    source: str, texts: list[str], *, version: str = "v1", kind: str = "text", language: str = "en"
-) -> tuple[ManifestRecord, list[EmbeddedChunk]]:
-    sha = hashlib.sha256(f"{source}{version}".encode()).hexdigest()
-    record = ManifestRecord(
-        source=source,
-        sha256=sha,
-        chunks=len(texts),
-        mtime=1.0,
-        size=10,
-        kind=kind,
-        language=language,
-        format="plain",
-    )
-    chunks = [
-        EmbeddedChunk(
-            chunk=Chunk(
-                source=source,
-                index=i,
-                text=text,
-                start=0,
-                end=len(text),
-                tokens=len(text.split()),
-                line_start=i + 1,
-                line_end=i + 1,
-            ),
-            dense=unit_vector(text),
-            sparse=sparse.document_vector(text),
-        )
-        for i, text in enumerate(texts)
-    ]
-    return record, chunks
-
-
-async def index_document(store: Store, record: ManifestRecord, chunks: list[EmbeddedChunk]) -> None:
-    await store.upsert([(record, chunks)])
-    await store.commit([record])
-
-
-async def texts_of(store: Store, source: str) -> list[str]:
-    hits = await store.search(
-        dense=unit_vector("anything"),
-        sparse=None,
-        mode="dense",
-        filters=Filters(path_prefix=source),
-        limit=5000,
-    )
-    return sorted(hit.text for hit in hits)
-
-
-async def test_a_new_store_has_no_collection_until_asked(make_store: StoreMaker) -> None:
-    store = await make_store()
-    assert await store.open(None) is None
-    assert await store.manifest() == {}
-    assert (await store.stats()).documents == 0
-
-
-async def test_the_collection_remembers_its_spec_and_refuses_another(
-    make_store: StoreMaker,
-) -> None:
-    store = await make_store()
-    assert await store.open(SPEC) == SPEC
-    await store.close()
-    store = await make_store()
-    assert await store.open(None) == SPEC
-    with pytest.raises(CollectionMismatchError):
-        await store.open(CollectionSpec("other-model", DIMENSION, sparse.SCHEME))
-    with pytest.raises(CollectionMismatchError):
-        await store.open(CollectionSpec("test-model", DIMENSION * 2, sparse.SCHEME))
-
-
-async def test_every_chunk_is_stored_exactly_once(make_store: StoreMaker) -> None:
-    store = await make_store()
-    await store.open(SPEC)
-    texts = [f"chunk number {i} of a long document" for i in range(1100)]  # several batches
-    record, chunks = document("/docs/long.txt", texts)
-    await index_document(store, record, chunks)
-    await index_document(store, record, chunks)  # the same again: same ids, no duplicates
-    assert (await store.stats()).chunks == 1100
-    assert await texts_of(store, "/docs/long.txt") == sorted(texts)
-    assert (await store.manifest())["/docs/long.txt"] == record
-
-
-async def test_a_new_version_replaces_the_old_one_completely(make_store: StoreMaker) -> None:
-    store = await make_store()
-    await store.open(SPEC)
-    old = document("/a.md", ["old one", "old two", "old three", "old four"], version="v1")
-    await index_document(store, *old)
-    new = document("/a.md", ["new one", "new two"], version="v2")
-    await index_document(store, *new)
-    assert await texts_of(store, "/a.md") == ["new one", "new two"]
-    assert (await store.manifest())["/a.md"].sha256 == new[0].sha256
-    assert (await store.stats()).chunks == 2
-
-
-async def test_an_interrupted_update_keeps_the_old_manifest_until_redone(
-    make_store: StoreMaker,
-) -> None:
-    store = await make_store()
-    await store.open(SPEC)
-    old = document("/b.md", ["b old one", "b old two", "b old three"], version="v1")
-    await index_document(store, *old)
-    new = document("/b.md", ["b new one"], version="v2")
-    await store.upsert([new])  # ... and the process dies before commit
-    assert (await store.manifest())["/b.md"].sha256 == old[0].sha256  # so it will be redone
-    await index_document(store, *new)  # the next run
-    assert await texts_of(store, "/b.md") == ["b new one"]
-
-
-async def test_several_documents_commit_together(make_store: StoreMaker) -> None:
-    store = await make_store()
-    await store.open(SPEC)
-    first_versions = [document(f"/g/{i}.txt", [f"g{i} a", f"g{i} b", f"g{i} c"]) for i in range(5)]
-    await store.upsert(first_versions)
-    await store.commit([record for record, _ in first_versions])
-    second_versions = [document(f"/g/{i}.txt", [f"g{i} new"], version="v2") for i in range(3)]
-    await store.upsert(second_versions)
-    await store.commit([record for record, _ in second_versions])
-    assert await texts_of(store, "/g/0.txt") == ["g0 new"]
-    assert await texts_of(store, "/g/4.txt") == ["g4 a", "g4 b", "g4 c"]
-    assert (await store.stats()).chunks == 3 * 1 + 2 * 3
-    assert {record.sha256 for record in (await store.manifest()).values()} == {
-        record.sha256 for record, _ in [*second_versions, *first_versions[3:]]
-    }
-
-
-async def test_removed_documents_leave_nothing_behind(make_store: StoreMaker) -> None:
-    store = await make_store()
-    await store.open(SPEC)
-    await index_document(store, *document("/keep.txt", ["keep me"]))
-    await index_document(store, *document("/drop.txt", ["drop me", "and me"]))
-    await store.remove(["/drop.txt"])
-    assert set(await store.manifest()) == {"/keep.txt"}
-    assert await texts_of(store, "/drop.txt") == []
-    assert (await store.stats()).chunks == 1
-
-
-async def test_dense_sparse_and_hybrid_search_with_filters(make_store: StoreMaker) -> None:
-    store = await make_store()
-    await store.open(SPEC)
-    await index_document(
-        store,
-        *document(
-            "/code/config.py",
-            ["def load_config(path): return json.load(open(path))"],
-            kind="code",
-            language="python",
-        ),
-    )
-    await index_document(
-        store, *document("/docs/cats.md", ["The cat sat on the mat"], language="en")
-    )
-    await index_document(
-        store, *document("/docs/katzen.md", ["Die Katze sitzt auf der Matte"], language="de")
-    )
-    query_text = "load_config json"
-    dense = unit_vector("def load_config(path): return json.load(open(path))")
-    query_sparse = sparse.query_vector(query_text)
-    for mode in ("dense", "sparse", "hybrid"):
-        hits = await store.search(
-            dense=dense,
-            sparse=query_sparse,
-            mode=mode,
-            filters=Filters(),
-            limit=3,  # type: ignore[arg-type]
-        )
-        assert hits[0].source == "/code/config.py", mode
-        assert hits[0].kind == "code" and hits[0].language == "python"
-    # filters apply inside every branch of a hybrid query
-    for filters, expected in (
-        (Filters(language="de"), {"/docs/katzen.md"}),
-        (Filters(kind="code"), {"/code/config.py"}),
-        (Filters(path_prefix="/docs"), {"/docs/cats.md", "/docs/katzen.md"}),
-        (Filters(path_prefix="/docs/cats.md"), {"/docs/cats.md"}),
-    ):
-        hits = await store.search(
-            dense=dense, sparse=query_sparse, mode="hybrid", filters=filters, limit=10
-        )
-        assert {hit.source for hit in hits} == expected, filters
-
-
-async def test_sparse_search_finds_rare_identifiers(make_store: StoreMaker) -> None:
-    store = await make_store()
-    await store.open(SPEC)
-    for i in range(30):
-        await index_document(store, *document(f"/f{i}.rs", [f"fn helper_{i}() -> u32 {{ {i} }}"]))
-    await index_document(store, *document("/target.rs", ["fn parse_frobnicator_header() {}"]))
-    hits = await store.search(
-        dense=None,
-        sparse=sparse.query_vector("frobnicator"),
-        mode="sparse",
-        filters=Filters(),
-        limit=1,
-    )
-    assert hits[0].source == "/target.rs"
-
-
-async def test_a_run_that_died_between_upsert_and_commit_is_cleaned_up(
-    make_store: StoreMaker,
-) -> None:
-    store = await make_store()
-    await store.open(SPEC)
-    committed = document("/c.md", ["c old one", "c old two", "c old three"], version="v1")
-    await index_document(store, *committed)
-    await store.upsert([document("/c.md", ["c new one"], version="v2")])  # overwrites chunk 0
-    await store.upsert([document("/never-committed.md", ["orphan to be"])])
-    # ... the process dies here; the next run starts with recover()
-    assert sorted(await store.recover()) == ["/c.md", "/never-committed.md"]
-    # the half-written document is gone entirely (it is indexed again by that run), no orphan
-    assert await texts_of(store, "/c.md") == []
-    assert await texts_of(store, "/never-committed.md") == []
-    assert "/c.md" not in await store.manifest()
-    assert (await store.stats()).chunks == 0
-    assert await store.recover() == []  # the marks are gone too
-
-
-async def test_committed_documents_leave_nothing_to_recover(make_store: StoreMaker) -> None:
-    store = await make_store()
-    await store.open(SPEC)
-    await index_document(store, *document("/d.md", ["d one", "d two"]))
-    assert await store.recover() == []
-    assert await texts_of(store, "/d.md") == ["d one", "d two"]
-
-
-async def test_a_server_leaves_the_fresh_marks_of_another_live_ingest_alone(
+async def test_the_server_backend_waits_for_every_write_with_strong_ordering(
     tmp_path: Path,
 ) -> None:
-    """On a server, another process may be between upsert and commit right now."""
-    path = str(tmp_path / "qdrant-local")
-    store = QdrantServerStore(AsyncQdrantClient(path=path), "shared", location=path)
-    await store.open(SPEC)
-    await store.upsert([document("/in-flight.md", ["being written by someone else"])])
-    assert await store.recover() == []
-    assert await texts_of(store, "/in-flight.md") == ["being written by someone else"]
+    """On a replicated cluster only `wait=True` through the shard's leader proves a write is
+    applied: the manifest must never vouch for chunks still on their way."""
+    client = _SpyClient(path=str(tmp_path / "spy"))
+    client.writes = []
+    store = DocumentStore(QdrantClientBackend(client, "spy", location="spy"))
+    await store.create_or_check(SPEC)
+    texts = [f"spy chunk {i}" for i in range(600)]  # several batches, sent concurrently
+    await index_document(store, *document("/spy.txt", texts))
+    await store.remove(["/spy.txt"])
+    await store.close()
+    operations = [name for name, _ in client.writes]
+    assert operations.count("upsert") >= 1 + 3 + 1 + 1  # spec, mark, chunk batches, record
+    assert operations.count("delete") >= 4  # older versions, unmark, chunks, record
+    for name, kwargs in client.writes:
+        assert kwargs.get("wait") is True, name
+        assert kwargs.get("ordering") == models.WriteOrdering.STRONG, name
+
+
+@pytest.fixture
+async def recorded(tmp_path: Path) -> AsyncIterator[tuple[DocumentStore, RecordingBackend]]:
+    recording = RecordingBackend(EdgeBackend(tmp_path, "order"))
+    store = DocumentStore(recording)
+    await store.create_or_check(SPEC)
+    recording.writes.clear()
+    yield store, recording
+    await store.close()
+
+
+async def test_the_order_check_catches_a_record_written_before_its_chunks_are_in(
+    recorded: tuple[DocumentStore, RecordingBackend],
+) -> None:
+    """The proof is only worth something if it fails on the bug it is about: here a writer
+    that sends the manifest record while a chunk batch is still in flight."""
+    _, recording = recorded
+    record, chunks = document("/early.txt", ["one", "two"])
+    mark = schema.marker_point(schema.pending_id(record.source), {"record": "pending"})
+    await recording.upsert("manifest", [mark])
+    await recording.delete_where("chunks", older_versions([record]))
+    in_flight = asyncio.ensure_future(
+        recording.upsert("chunks", [schema.chunk_point(record, item) for item in chunks])
+    )
+    entry = schema.marker_point(schema.manifest_id(record.source), schema.manifest_payload(record))
+    await recording.upsert("manifest", [entry])  # too early: the chunks are not acknowledged
+    await in_flight
+    await recording.delete("manifest", [str(schema.pending_id(record.source))])
+    with pytest.raises(AssertionError, match="committed before"):
+        check_commit_order(recording.writes, {record.source: 2})
+
+
+async def test_the_order_check_catches_a_lost_chunk(
+    recorded: tuple[DocumentStore, RecordingBackend],
+) -> None:
+    store, recording = recorded
+    record, chunks = document("/lossy.txt", ["one", "two", "three"])
+    await store.upsert([(record, chunks[:2])])  # the third chunk never written
+    await store.commit([record])
+    with pytest.raises(AssertionError, match="chunks lost"):
+        check_commit_order(recording.writes, {record.source: 3})
+
+
+async def test_a_failed_chunk_write_raises_a_store_error_and_commits_nothing(
+    tmp_path: Path,
+) -> None:
+    backend = EdgeBackend(tmp_path, "failing")
+    store = DocumentStore(backend, write_batch=8)
+    await store.create_or_check(SPEC)
+    sent = 0
+    real_upsert = backend.upsert
+
+    async def upsert_until_the_disk_is_full(collection: Any, points: Any) -> None:
+        nonlocal sent
+        if collection == "chunks":
+            sent += 1
+            if sent == 3:
+                raise StoreError("Qdrant Edge failed: No space left on device")
+        await real_upsert(collection, points)
+
+    backend.upsert = upsert_until_the_disk_is_full  # type: ignore[method-assign]
+    record, chunks = document("/full.txt", [f"piece {i}" for i in range(200)])  # 25 batches
+    with pytest.raises(StoreError, match="No space left"):
+        await store.upsert([(record, chunks)])
+    # once the failure is seen nothing more is sent: at most the batches already in flight
+    assert sent <= 3 + store.writes_in_flight
+    assert await store.manifest() == {}
+    assert await store.recover() == ["/full.txt"]  # the next run cleans up
+    assert (await store.stats()).chunks == 0
     await store.close()

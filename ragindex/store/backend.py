@@ -24,10 +24,16 @@ Collection = Literal["chunks", "manifest"]
 
 
 class Backend(Protocol):
-    location: str  # where the data lives, for messages: a folder, or a URL and collection
-    # True when this process is the only possible writer (an embedded engine locks its folder):
-    # every pending mark found at recovery is then from a run that died
-    exclusive: bool
+    @property
+    def location(self) -> str:
+        """Where the data lives, for messages: a folder, or a URL and a collection."""
+        ...
+
+    @property
+    def exclusive(self) -> bool:
+        """True when this process is the only possible writer (an embedded engine locks its
+        folder): every pending mark found at recovery is then from a run that died."""
+        ...
 
     async def open_manifest(self, *, create: bool) -> bool:
         """Open the manifest collection, creating it when missing and `create`; False when it
