@@ -15,11 +15,13 @@ from dataclasses import dataclass
 
 from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
 
+from ragindex.markdown_structure import MarkdownStructure, markdown_structure
 from ragindex.tokens import Tokenizer, truncate_to_tokens
 from ragindex.types import Chunk, Document
 
 # The chunking recipe: bump it whenever the same document would be cut differently.
-# 2: Markdown headings from markdown-it-py (setext headings count, `#` lines in code do not)
+# 2: Markdown cut at the blocks and headings markdown-it-py finds (setext headings count, `#`
+#    lines in code do not; a code block stays whole when it fits)
 CHUNKER_VERSION = "2"
 
 # Document.format -> the splitter's separators; formats not listed split as prose
@@ -46,7 +48,6 @@ _SPLITTER_LANGUAGES: dict[str, Language] = {
     "powershell": Language.POWERSHELL,
     "proto": Language.PROTO,
     "solidity": Language.SOL,
-    "markdown": Language.MARKDOWN,
     "rst": Language.RST,
     "latex": Language.LATEX,
 }
@@ -67,7 +68,6 @@ _PROSE_SEPARATORS = [
     " ",
     "",
 ]
-_MARKDOWN_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,11 +124,12 @@ class Chunker:
         text = document.text
         newline_offsets = [match.start() for match in re.finditer("\n", text)]
         page_starts = [page.start for page in document.pages]
-        headings = _heading_index(text) if document.format == "markdown" else None
+        structure = markdown_structure(text) if document.format == "markdown" else None
+        headings = _heading_index(structure) if structure else None
         chunks: list[Chunk] = []
         self._counts.memo = {}
         try:
-            pieces = list(self._pieces(document))
+            pieces = list(self._pieces(document, structure))
         finally:
             self._counts.memo = {}  # drop the document's text from memory
         for piece, start, tokens in pieces:
@@ -155,17 +156,51 @@ class Chunker:
             )
         return chunks
 
-    def _pieces(self, document: Document) -> Iterator[tuple[str, int, int]]:
+    def _pieces(
+        self, document: Document, structure: MarkdownStructure | None
+    ) -> Iterator[tuple[str, int, int]]:
         """Split text with its character offset; over-long pieces are cut to the context.
 
-        A PDF is split page by page, so that every chunk cites exactly one page."""
+        A PDF is split page by page, so that every chunk cites exactly one page; Markdown into
+        runs of whole blocks (`_markdown_segments`)."""
         text = document.text
-        bounds = [page.start for page in document.pages] or [0]
+        if structure is not None:
+            bounds = self._markdown_segments(text, structure)
+        else:
+            bounds = [page.start for page in document.pages] or [0]
         for segment_start, segment_end in zip(bounds, [*bounds[1:], len(text)], strict=True):
             segment = text[segment_start:segment_end]
             pieces = self._splitter(document.format).split_text(segment)
             for piece, start in zip(pieces, _place(segment, pieces), strict=True):
                 yield from self._within_context(piece, segment_start + start)
+
+    def _markdown_segments(self, text: str, structure: MarkdownStructure) -> list[int]:
+        """Where Markdown is cut before splitting: between whole blocks (a code block, a table,
+        a list stay in one piece when they fit), and at a heading whenever its section would
+        not fit in what is left of the current chunk, so that a chunk starts at its heading.
+        A block longer than a chunk is split further, as prose."""
+        budget = self.policy.chunk_tokens
+        starts = list(structure.block_starts)
+        ends = [*starts[1:], len(text)]
+        sizes = [self._count(text[start:end]) for start, end in zip(starts, ends, strict=True)]
+        section_size: dict[int, int] = {}  # heading offset -> tokens up to the next heading
+        heading_starts = {heading.start for heading in structure.headings}
+        current_heading: int | None = None
+        for start, size in zip(starts, sizes, strict=True):
+            if start in heading_starts:
+                current_heading = start
+                section_size[start] = 0
+            if current_heading is not None:
+                section_size[current_heading] += size
+        bounds = [0]
+        filled = 0
+        for start, size in zip(starts, sizes, strict=True):
+            needed = section_size.get(start, size)
+            if filled and filled + needed > budget:
+                bounds.append(start)
+                filled = 0
+            filled += size
+        return bounds
 
     def _within_context(self, piece: str, offset: int) -> Iterator[tuple[str, int, int]]:
         """Pieces with their token counts; a piece with no separator left to split on may still
@@ -215,15 +250,15 @@ def _place(segment: str, pieces: list[str]) -> list[int]:
     return starts
 
 
-def _heading_index(text: str) -> tuple[list[int], list[str]]:
+def _heading_index(structure: MarkdownStructure) -> tuple[list[int], list[str]]:
     """Offsets and heading paths (e.g. 'Install > From source') of every Markdown heading."""
     path: list[tuple[int, str]] = []
     starts: list[int] = []
     names: list[str] = []
-    for match in _MARKDOWN_HEADING.finditer(text):
-        level, title = len(match.group(1)), match.group(2)
-        path = [(lvl, name) for lvl, name in path if lvl < level] + [(level, title)]
-        starts.append(match.start())
+    for heading in structure.headings:
+        path = [(lvl, name) for lvl, name in path if lvl < heading.level]
+        path.append((heading.level, heading.title))
+        starts.append(heading.start)
         names.append(" > ".join(name for _, name in path))
     return starts, names
 

@@ -11,18 +11,18 @@ import pytest
 
 from ragindex.chunking import Chunker, ChunkingPolicy
 from ragindex.tokens import qwen_tokenizer, use_tokenizer
-from ragindex.types import Document, Page
+from ragindex.types import Chunk, Document, Kind, Page
 
 
 def document(
-    text: str, *, fmt: str = "plain", kind: str = "text", pages: tuple[Page, ...] = ()
+    text: str, *, fmt: str = "plain", kind: Kind = "text", pages: tuple[Page, ...] = ()
 ) -> Document:
     return Document(
         source="doc",
         kind=kind,
         format=fmt,
         language="",
-        text=text,  # type: ignore[arg-type]
+        text=text,
         sha256=hashlib.sha256(text.encode()).hexdigest(),
         mtime=0.0,
         size=len(text),
@@ -155,3 +155,74 @@ def test_qwen_token_ids_are_those_of_the_packaged_tokenizer() -> None:
         expected = packaged.encode(text, allowed_special=set())
         assert ours.encoding.encode_ordinary(unicodedata.normalize("NFC", text)) == expected
         assert ours.count(text) == len(expected)
+
+
+def markdown_chunks(text: str, chunk_tokens: int) -> list[Chunk]:
+    chunker = Chunker(
+        qwen_tokenizer(),
+        ChunkingPolicy(chunk_tokens=chunk_tokens, overlap_tokens=0, max_tokens=4096),
+    )
+    return chunker.chunk(document(text, fmt="markdown"))
+
+
+def test_a_hash_comment_inside_a_code_fence_is_not_a_heading() -> None:
+    text = (
+        "# Deploy\n\nRun these commands.\n\n```bash\n# install the package\npip install app\n"
+        + "".join(f"app step{i}  # comment {i}\n" for i in range(40))
+        + "```\n\n## Check\n\n"
+        + "Look at the logs. " * 40
+        + "\n"
+    )
+    chunks = markdown_chunks(text, 120)
+    assert {chunk.heading for chunk in chunks} <= {"Deploy", "Deploy > Check"}
+    code_chunks = [chunk for chunk in chunks if "pip install" in chunk.text]
+    assert code_chunks and code_chunks[0].heading == "Deploy"
+    logs = next(chunk for chunk in chunks if "Look at the logs" in chunk.text)
+    assert logs.heading == "Deploy > Check"
+
+
+def test_setext_headings_count_and_front_matter_does_not() -> None:
+    text = (
+        "---\ntitle: not a heading\n---\n\nUser guide\n==========\n\n"
+        + "Welcome words. " * 50
+        + "\n\nInstalling\n----------\n\n"
+        + "Install words. " * 50
+        + "\n"
+    )
+    chunks = markdown_chunks(text, 80)
+    install = next(chunk for chunk in chunks if "Install words" in chunk.text)
+    assert install.heading == "User guide > Installing"
+    welcome = next(chunk for chunk in chunks if "Welcome words" in chunk.text)
+    assert welcome.heading == "User guide"
+    assert all("not a heading" not in (chunk.heading or "") for chunk in chunks)
+
+
+def test_heading_attribute_lists_are_left_out_of_the_heading_path() -> None:
+    text = "# Tutorial { #tutorial }\n\nIntro.\n\n## First steps { #first-steps }\n\nRun it.\n"
+    chunks = markdown_chunks(text, 8)
+    assert {chunk.heading for chunk in chunks} == {"Tutorial", "Tutorial > First steps"}
+
+
+def test_a_code_block_that_fits_stays_in_one_chunk() -> None:
+    code = (
+        "```python\n"
+        + "".join(f"def step_{i}(value):\n\n    return value + {i}\n\n" for i in range(8))
+        + "```\n"
+    )
+    text = "# Steps\n\n" + "Some words before the code. " * 30 + "\n\n" + code + "\nAfter.\n"
+    tokenizer = qwen_tokenizer()
+    assert tokenizer.count(code) < 200
+    chunks = markdown_chunks(text, 200)
+    holding = [chunk for chunk in chunks if "def step_" in chunk.text]
+    assert len(holding) == 1 and code.strip() in holding[0].text
+    for chunk in chunks:
+        assert text[chunk.start : chunk.end] == chunk.text
+
+
+def test_a_section_starts_a_new_chunk_when_it_would_not_fit_in_the_current_one() -> None:
+    text = "# A\n\n" + "Alpha words. " * 30 + "\n\n# B\n\n" + "Beta words. " * 30 + "\n"
+    chunks = markdown_chunks(text, 100)
+    assert [chunk.heading for chunk in chunks] == ["A", "B"]
+    assert chunks[1].text.startswith("# B")
+    # small sections share a chunk
+    assert len(markdown_chunks(text, 1000)) == 1

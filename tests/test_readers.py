@@ -154,3 +154,111 @@ def test_pdf_without_text_layer_is_refused_with_a_reason(tmp_path: Path) -> None
     path = write_image_only_pdf(tmp_path / "scan.pdf")
     with pytest.raises(SourceError, match="no text layer"):
         read(path)
+
+
+def test_html_leaves_out_navigation_banners_footers_asides_and_forms(tmp_path: Path) -> None:
+    path = tmp_path / "manual.html"
+    path.write_text(
+        "<html><head><title>Backup guide</title></head><body>"
+        "<header><a href='/'>Example Docs home</a></header>"
+        "<nav><a href='prev.html'>Previous chapter</a> <a href='next.html'>Next chapter</a></nav>"
+        "<div class='navheader'><table><tr><td>Prev</td><td>Up</td></tr></table></div>"
+        "<ul class='docnav'><li>Zurück</li><li>Weiter</li></ul>"
+        "<div role='navigation'>Site map</div>"
+        "<main><article><header><h1>Backups</h1></header>"
+        "<p>Keep three copies on two media.</p>"
+        "<footer>Article last reviewed in May.</footer></article></main>"
+        "<aside>Related: buy our backup appliance</aside>"
+        "<form><label>Search the docs</label><input name='q'></form>"
+        "<footer>Copyright Example Corp, all rights reserved</footer>"
+        "</body></html>",
+        encoding="utf-8",
+    )
+    text = read(path).text
+    # the article's own header and footer are content; the page's are not
+    for kept in ("Backup guide", "Backups", "Keep three copies on two media.", "last reviewed"):
+        assert kept in text
+    for dropped in (
+        "Docs home",
+        "Previous chapter",
+        "Prev",
+        "Zurück",
+        "Site map",
+        "appliance",
+        "Search the docs",
+        "Copyright",
+    ):
+        assert dropped not in text
+
+
+def test_html_keeps_the_layout_of_preformatted_code(tmp_path: Path) -> None:
+    code = "def backup(paths):\n    for path in paths:\n        copy(path)\n\n    return len(paths)"
+    path = tmp_path / "code.html"
+    path.write_text(
+        f"<html><body><p>Example:</p><pre>{code}</pre><p>Done.</p></body></html>",
+        encoding="utf-8",
+    )
+    assert code in read(path).text
+
+
+def test_xhtml_with_an_xml_declaration_and_control_characters_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "page.xhtml"
+    path.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<html xmlns="http://www.w3.org/1999/xhtml"><body>'
+        "<p>Form\x0cfeed and\x00 nul</p></body></html>",
+        encoding="utf-8",
+    )
+    assert read(path).text == "Formfeed and nul"
+
+
+def damage_page(pdf: Path, page_index: int) -> Path:
+    """Overwrite one page's compressed content stream with zeros, keeping every byte offset
+    (the cross-reference table stays right): that page's text can no longer be decoded."""
+    data = bytearray(pdf.read_bytes())
+    marker = b"/Contents "
+    position = -1
+    for _ in range(page_index + 1):
+        position = data.index(marker, position + 1)
+    number = int(data[position + len(marker) :].split(b" ", 1)[0])
+    stream_object = data.index(f"\n{number} 0 obj".encode())
+    start = data.index(b"stream\n", stream_object) + len(b"stream\n")
+    end = data.index(b"\nendstream", start)
+    data[start:end] = b"\0" * (end - start)
+    pdf.write_bytes(bytes(data))
+    return pdf
+
+
+def test_pdf_with_an_unreadable_page_is_read_with_a_warning(tmp_path: Path) -> None:
+    path = write_pdf(
+        tmp_path / "manual.pdf",
+        ["Chapter one is about routers.", "Chapter two is lost.", "Chapter three: Wi-Fi."],
+    )
+    assert read(path).warnings == ()
+    document = read(damage_page(path, 1))
+    assert "routers" in document.text and "Wi-Fi" in document.text
+    assert "lost" not in document.text
+    assert [page.number for page in document.pages] == [1, 3]
+    assert document.warnings == ("1 of 3 pages unreadable",)
+
+
+def test_pdf_with_a_page_without_text_layer_says_so(tmp_path: Path) -> None:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=12)
+    pdf.multi_cell(0, 7, "A page of text about lighthouses.")
+    pdf.add_page()
+    pdf.rect(20, 20, 100, 60, style="F")  # a drawing only, like a scanned page
+    path = tmp_path / "mixed.pdf"
+    pdf.output(str(path))
+    document = read(path)
+    assert "lighthouses" in document.text
+    assert document.warnings == ("1 of 2 pages without text (images need OCR)",)
+
+
+def test_a_pdf_whose_every_page_is_damaged_is_refused(tmp_path: Path) -> None:
+    path = write_pdf(tmp_path / "broken.pdf", ["Only page."])
+    with pytest.raises(SourceError, match="none of 1 pages could be read"):
+        read(damage_page(path, 0))
