@@ -9,7 +9,8 @@ from conftest import index_held_by_another_process
 
 from ragindex import Index, Settings, StoreLockedError
 from ragindex.errors import CollectionMismatchError
-from ragindex.store.edge import EdgeStore
+from ragindex.store.documents import DocumentStore
+from ragindex.store.edge import EdgeBackend
 from ragindex.types import CollectionSpec
 
 
@@ -99,22 +100,22 @@ def test_missing_path_is_reported_as_failed(index: Index, tmp_path: Path) -> Non
 
 async def test_collection_refuses_another_model_or_dimension(tmp_path: Path) -> None:
     use = CollectionSpec(model="use-m3", dimension=512, sparse_scheme="bm25-v1")
-    store = EdgeStore(tmp_path, "c")
-    await store.open(use)
+    store = DocumentStore(EdgeBackend(tmp_path, "c"))
+    await store.create_or_check(use)
     await store.close()
     for other in (
         CollectionSpec(model="Qwen/Qwen3-Embedding-4B", dimension=512, sparse_scheme="bm25-v1"),
         CollectionSpec(model="use-m3", dimension=256, sparse_scheme="bm25-v1"),
     ):
-        store = EdgeStore(tmp_path, "c")
+        store = DocumentStore(EdgeBackend(tmp_path, "c"))
         with pytest.raises(
             CollectionMismatchError, match="was built with model 'use-m3'"
         ) as caught:
-            await store.open(other)
+            await store.create_or_check(other)
         assert "RAGINDEX_COLLECTION" in str(caught.value)  # it says how to proceed
         await store.close()
-    store = EdgeStore(tmp_path, "c")
-    assert await store.open(None) == use  # the record is intact
+    store = DocumentStore(EdgeBackend(tmp_path, "c"))
+    assert await store.peek() == use  # the record is intact
     await store.close()
 
 
