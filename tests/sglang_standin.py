@@ -336,6 +336,17 @@ class StandIn:
         if dimensions is not None and self.dimensions_mode == "reject":
             message = f"Model {self.model} does not support matryoshka representation"
             return await self._send(writer, 400, _error(message, "BadRequestError", 400))
+        if (
+            dimensions is not None
+            and self.dimensions_mode == "matryoshka"
+            and not 1 <= dimensions <= self.native_dimension
+        ):
+            # a Matryoshka server cuts vectors, it cannot lengthen them
+            message = (
+                f"Requested dimensions {dimensions} is out of range: the model's embedding "
+                f"size is {self.native_dimension}"
+            )
+            return await self._send(writer, 400, _error(message, "BadRequestError", 400))
         if self.max_running_requests is not None and len(texts) > self.max_running_requests:
             await asyncio.sleep(3600)  # the hang of sgl-project/sglang#22518
         draw = self._random.random()

@@ -3,6 +3,7 @@ faults it throws, and what the index looks like afterwards."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from ragindex import Index, Settings
 from ragindex.config import DEFAULT_CODE_QUERY_TASK, DEFAULT_QUERY_TASK
 from ragindex.embedding.http import HttpEmbedder
 from ragindex.embedding.limiter import AdaptiveLimiter
+from ragindex.errors import ConfigError, EmbeddingError, EmbeddingServerUnavailable
 
 
 @pytest.fixture
@@ -254,3 +256,90 @@ async def test_the_start_up_check_rides_out_a_flaky_server() -> None:
         retries = embedder.metrics()["retries"]
         await embedder.aclose()
     assert retries >= 1
+
+
+# --- the start-up check: what the server returns must fit what the index wants ------------------
+@pytest.mark.parametrize("mode", ["ignore", "matryoshka"])
+async def test_the_check_refuses_fewer_dimensions_than_asked(mode: str) -> None:
+    # a 2560-d model and RAGINDEX_DIM=4096: an older server ignores `dimensions`, a newer one
+    # refuses a size it cannot cut to; either way one clear error before any document
+    with StandIn(dimensions_mode=mode) as running:  # type: ignore[arg-type]
+        embedder = HttpEmbedder(urls=[running.url], model="Qwen/Qwen3-Embedding-4B", dimension=4096)
+        with pytest.raises(ConfigError) as raised:
+            await embedder.check()
+        await embedder.aclose()
+    assert "returns 2560-d vectors; RAGINDEX_DIM asks for 4096" in str(raised.value)
+
+
+async def test_longer_vectors_are_cut_only_for_a_matryoshka_model() -> None:
+    # a model ragindex does not know, which refuses `dimensions` and answers 768-d vectors
+    with StandIn(model="acme/embed-base", native_dimension=768, dimensions_mode="reject") as acme:
+        plain = HttpEmbedder(urls=[acme.url], model="acme/embed-base", dimension=512)
+        with pytest.raises(ConfigError) as raised:
+            await plain.check()
+        await plain.aclose()
+        settings = Settings.load(
+            embed_url=acme.url, embed_model="acme/embed-base", dim=512, embed_matryoshka=True
+        )
+        told = HttpEmbedder.from_settings(settings)
+        result = await told.embed_documents(["one text", "another text"])
+        await told.aclose()
+    assert "RAGINDEX_EMBED_MATRYOSHKA=true" in str(raised.value)
+    assert "RAGINDEX_DIM=768" in str(raised.value)
+    assert not result.failed and result.vectors.shape == (2, 512)
+    assert np.allclose(np.linalg.norm(result.vectors, axis=1), 1.0, atol=1e-5)
+
+
+async def test_a_qwen3_model_is_cut_on_the_client_without_being_told() -> None:
+    with StandIn(dimensions_mode="ignore") as old:
+        embedder = HttpEmbedder(urls=[old.url], model="Qwen/Qwen3-Embedding-4B", dimension=1024)
+        await embedder.check()
+        vector = await embedder.embed_query("a query")
+        await embedder.aclose()
+    assert vector.shape == (1024,)
+
+
+async def test_a_check_the_server_refuses_is_an_embedding_error_with_its_message() -> None:
+    # a context too small for even the probe (a misconfigured server) answers 400
+    with StandIn(context_tokens=2) as tiny:
+        embedder = HttpEmbedder(urls=[tiny.url], model="Qwen/Qwen3-Embedding-4B")
+        with pytest.raises(EmbeddingError) as raised:
+            await embedder.check()
+        await embedder.aclose()
+    assert "longer than the model's context length (2 tokens)" in str(raised.value)
+
+
+async def test_the_api_key_never_appears_in_an_error() -> None:
+    secret = "sk-never-print-this-0123456789"
+    with StandIn(api_key="the-right-key") as guarded:
+        embedder = HttpEmbedder(urls=[guarded.url], model="Qwen/Qwen3-Embedding-4B", api_key=secret)
+        with pytest.raises(EmbeddingError) as refused:
+            await embedder.check()
+        await embedder.aclose()
+    guarded.stop()
+    gone = HttpEmbedder(urls=[guarded.url], model="Qwen/Qwen3-Embedding-4B", api_key=secret)
+    with pytest.raises(EmbeddingServerUnavailable) as unreachable:
+        await gone.check()
+    await gone.aclose()
+    assert "RAGINDEX_EMBED_API_KEY" in str(refused.value)
+    for error in (refused.value, unreachable.value):
+        assert secret not in str(error) and secret not in repr(error)
+
+
+# --- a server that dies for good in the middle of a call ---------------------------------------
+async def test_a_server_dying_mid_call_raises_one_error_and_leaves_no_request_behind() -> None:
+    # it vanishes on its third embeddings request (the probe is the first), with requests of
+    # the same call in flight and more waiting
+    with StandIn(die_after=3) as dying:
+        embedder = HttpEmbedder(
+            urls=[dying.url], model="Qwen/Qwen3-Embedding-4B", max_inputs=2, max_attempts=3
+        )
+        with pytest.raises(EmbeddingServerUnavailable) as raised:
+            await embedder.embed_documents([f"text number {i}" for i in range(60)])
+        left_behind = asyncio.all_tasks() - {asyncio.current_task()}
+        in_flight = embedder.metrics()["concurrency"]
+        await embedder.aclose()
+    assert type(raised.value) is EmbeddingServerUnavailable  # not an ExceptionGroup
+    assert "cannot reach the embedding server" in str(raised.value)
+    assert not left_behind, left_behind
+    assert in_flight == 0
