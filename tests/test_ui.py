@@ -17,7 +17,7 @@ from conftest import REPO, index_held_by_another_process, write_mixed_corpus
 from sglang_standin import StandIn
 from streamlit.testing.v1 import AppTest
 
-from ragindex import Index, Settings
+from ragindex import Hit, Index, Settings
 
 APP = str(REPO / "ui" / "app.py")
 UI_FOLDER = str(REPO / "ui")
@@ -114,6 +114,38 @@ def test_hostile_document_is_shown_as_literal_text(indexed: Path) -> None:
     # nothing from the document went through Markdown
     for element in [*page.markdown, *page.caption]:
         assert "pwned" not in element.value and "javascript:" not in element.value
+
+
+def test_matched_terms_are_listed_under_the_hit(indexed: Path) -> None:
+    page = search(run_page(), "pelican report")
+    assert "matched terms: pelican, report" in shown_texts(page)
+
+
+def test_the_page_reads_the_index_stats_once_per_run(
+    indexed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[object] = []
+    stats = Index.stats
+
+    def counted(self: Index) -> dict[str, Any]:
+        calls.append(self)
+        return stats(self)
+
+    monkeypatch.setattr(Index, "stats", counted)
+    page = run_page()
+    assert len(calls) == 1
+    search(page, "cats")
+    assert result_headers(page) and len(calls) == 2
+
+
+def test_store_under_the_home_folder_is_shown_short_with_the_full_path_on_hover(
+    indexed: Path, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))  # the server user's home holds the index
+    page = run_page()
+    [store] = [text for text in page.sidebar.text if text.value.startswith("store: ")]
+    assert store.value.startswith("store: ~/home")
+    assert str(home) in store.proto.help
 
 
 def test_page_explains_when_another_process_holds_the_index(indexed: Path, home: Path) -> None:
@@ -226,19 +258,31 @@ def test_a_folder_under_a_root_is_indexed(shared_root: Path) -> None:
 GATE_WORD = "portcullis"
 
 
+# one request at a time, one chunk each: while the held request waits, nothing else moves
+HELD_SERVER_SETTINGS = {
+    "RAGINDEX_DIM": "64",
+    "RAGINDEX_EMBED_TIMEOUT_S": "900",  # a held request is not timed out and retried
+    "RAGINDEX_EMBED_MAX_INPUTS": "1",
+    "RAGINDEX_EMBED_MAX_CONCURRENCY": "1",
+}
+
+
 class GatedStandIn(StandIn):
-    """An embedding server that holds every request carrying GATE_WORD until `gate` is set:
-    an ingest that stays running, whatever the machine's speed, for as long as a test needs."""
+    """An embedding server that holds every request carrying GATE_WORD (or, with `hold_after`
+    set, every request after that many) until `gate` is set: an ingest that stays running,
+    whatever the machine's speed, for as long as a test needs."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.gate = threading.Event()
+        self.hold_after: int | None = None
         self.held = 0
 
     async def _embeddings(self, request: dict[str, Any], writer: asyncio.StreamWriter) -> bool:
         inputs = request.get("input")
         texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
-        if any(GATE_WORD in str(text) for text in texts):
+        late = self.hold_after is not None and len(self.requests) >= self.hold_after
+        if late or any(GATE_WORD in str(text) for text in texts):
             self.held += 1
             while not self.gate.is_set():
                 await asyncio.sleep(0.05)
@@ -250,10 +294,8 @@ def gated_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[GatedStandIn]:
     server = GatedStandIn()
     with server:
         monkeypatch.setenv("RAGINDEX_EMBED_URL", server.url)
-        monkeypatch.setenv("RAGINDEX_DIM", "64")
-        monkeypatch.setenv("RAGINDEX_EMBED_TIMEOUT_S", "900")  # held requests are not retried
-        monkeypatch.setenv("RAGINDEX_EMBED_MAX_INPUTS", "1")
-        monkeypatch.setenv("RAGINDEX_EMBED_MAX_CONCURRENCY", "1")
+        for name, value in HELD_SERVER_SETTINGS.items():
+            monkeypatch.setenv(name, value)
         try:
             yield server
         finally:
@@ -313,7 +355,16 @@ def running_panel_script(ui_folder: str) -> None:
     from ragindex import Progress
 
     run = PageRun(paths=("/srv/docs/<b>reports</b>",), started_at=time.time() - 75)
-    run.record(Progress(files_total=10, files_done=3, chunks=140, tokens=9000, elapsed=70.0))
+    run.record(
+        Progress(
+            files_total=10,
+            files_done=3,
+            chunks=140,
+            tokens=9000,
+            elapsed=70.0,
+            current="/srv/docs/<b>reports</b>/q3/summary.md",
+        )
+    )
     show_running(run, stopping=False)
 
 
@@ -325,4 +376,46 @@ def test_running_panel_shows_files_rate_and_time_left() -> None:
     assert "/srv/docs/<b>reports</b>" in texts  # a typed path is shown literally
     assert "3 of 10 files · 140 chunks · 2.0 chunks/s" in texts
     assert "2 min 43 s left" in texts  # 70 s for 3 files, 7 to go
+    assert "now: q3/summary.md" in texts  # below the folder shown above it
     assert page.progress[0].value == 30
+
+
+@pytest.fixture
+def search_results(monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.syspath_prepend(UI_FOLDER)
+    import search_results
+
+    return search_results
+
+
+def markdown_hit(text: str, heading: str) -> Hit:
+    return Hit(
+        score=1.0,
+        source="/docs/install.md",
+        chunk_index=1,
+        text=text,
+        kind="text",
+        language="en",
+        format="markdown",
+        line_start=10,
+        line_end=14,
+        heading=heading,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "heading", "shown"),
+    [
+        # the chunk opens with its own heading: the breadcrumb leaves it out
+        ("## From source\n\nRun make.", "Install > From source", "Install"),
+        ("### From source ###\nRun make.", "Install > From source", "Install"),
+        ("# Install\n\nTwo ways.", "Install", None),
+        # the chunk starts inside the section: the whole path says where it is
+        ("Run make, then make install.", "Install > From source", "Install > From source"),
+        ("## Packages\n\napt install it.", "Install > From source", "Install > From source"),
+    ],
+)
+def test_a_markdown_heading_is_not_shown_twice(
+    search_results: Any, text: str, heading: str, shown: str | None
+) -> None:
+    assert search_results.breadcrumb(markdown_hit(text, heading)) == shown

@@ -104,7 +104,7 @@ def show_running(activity: Activity, *, stopping: bool) -> None:
     st.text("\n".join(activity.paths))
     progress = activity.progress
     if progress is None or not progress.files_total:
-        st.text("starting…" if progress is None else "nothing to embed so far")
+        st.text("working on the first files…" if progress is None else "nothing to embed")
     else:
         done, total = progress.files_done, progress.files_total
         st.progress(min(1.0, done / total))
@@ -116,7 +116,7 @@ def show_running(activity: Activity, *, stopping: bool) -> None:
         st.text(f"{done:,} of {total:,} files · {progress.chunks:,} chunks · {rate:,.1f} chunks/s")
         st.text(left)
         if progress.current:
-            st.text(f"now: {progress.current}")
+            st.text(f"now: {within(progress.current, activity.paths)}")
     since = duration(time.time() - activity.started_at)
     st.text(f"started {clock(activity.started_at)}, {since} ago")
 
@@ -174,6 +174,15 @@ def details(report: IngestReport) -> None:
                         for source, reason in entries.items()
                     )
                 )
+
+
+def within(source: str, paths: Sequence[str]) -> str:
+    """A file's name below the folder being indexed (the folder is shown above it)."""
+    for path in paths:
+        prefix = path.rstrip("/") + "/"
+        if source.startswith(prefix):
+            return source.removeprefix(prefix)
+    return source
 
 
 def clock(moment: float) -> str:
