@@ -28,14 +28,17 @@ hypothesis_settings.load_profile("default")
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No setting of the developer's (RAGINDEX_* variable, ragindex.toml) leaks into a test;
-    the variables that steer the tests themselves (RAGINDEX_TEST_QDRANT_URL, ...) stay."""
+    """No setting of the developer's (a RAGINDEX_* variable, RAGINDEX_CONFIG, the settings file
+    in their config folder) leaks into a test; the variables that steer the tests themselves
+    (RAGINDEX_TEST_QDRANT_URL, ...) stay."""
     import os
 
-    settings = {f"RAGINDEX_{name.upper()}" for name in Settings.model_fields}
+    settings = {f"RAGINDEX_{name.upper()}" for name in Settings.model_fields} | {"RAGINDEX_CONFIG"}
     for name in list(os.environ):
         if name in settings:
             monkeypatch.delenv(name)
+    # the default settings file is $XDG_CONFIG_HOME/ragindex/config.toml: an empty folder here
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     monkeypatch.chdir(tmp_path)
 
 
