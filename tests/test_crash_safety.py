@@ -18,16 +18,18 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import qdrant_edge as qe
 from conftest import write_mixed_corpus
 from sglang_standin import Profile, StandIn
 
-from ragindex.store.edge import EdgeStore
+from ragindex.store.backend import Collection
+from ragindex.store.documents import DocumentStore
+from ragindex.store.edge import EdgeBackend
+from ragindex.store.points import Record
 
 # slow enough that a run spans many requests, fast enough for CI
 PROFILE = Profile(tokens_per_s=150_000, step_overhead_s=0.005, max_batch_tokens=4096)
@@ -42,25 +44,25 @@ class IndexContent:
 
 
 def read_index(home: Path) -> IndexContent:
-    """Every point of the embedded store at `home`, read directly from the engine."""
+    """Every point of the embedded store at `home`, read through its backend's public calls."""
 
     async def read() -> IndexContent:
-        store = EdgeStore(home, "ragindex")
-        if await store.open(None) is None:
-            await store.close()  # killed before the collection was recorded: nothing indexed
-            return IndexContent({}, {}, set())
+        backend = EdgeBackend(home, "ragindex")
+        store = DocumentStore(backend)
         try:
+            if await store.peek() is None:
+                return IndexContent({}, {}, set())  # killed before the collection was recorded
             chunks = {
-                str(point.id): (point.payload, tuple(round(x, 5) for x in point.vector["dense"]))
-                for point in _scroll(store._require_chunks(), with_vector=True)
+                record.id: (record.payload, tuple(round(x, 5) for x in record.dense or ()))
+                async for record in _every_point(backend, "chunks")
             }
             documents: dict[str, dict[str, object]] = {}
             pending: set[str] = set()
-            for point in _scroll(store._require_manifest(), with_vector=False):
-                if point.payload.get("record") == "document":
-                    documents[point.payload["source"]] = point.payload
-                elif point.payload.get("record") == "pending":
-                    pending.add(point.payload["source"])
+            async for record in _every_point(backend, "manifest"):
+                if record.payload.get("record") == "document":
+                    documents[record.payload["source"]] = record.payload
+                elif record.payload.get("record") == "pending":
+                    pending.add(record.payload["source"])
             return IndexContent(chunks, documents, pending)
         finally:
             await store.close()
@@ -68,13 +70,14 @@ def read_index(home: Path) -> IndexContent:
     return asyncio.run(read())
 
 
-def _scroll(shard: object, *, with_vector: bool) -> Iterator[qe.Record]:
+async def _every_point(backend: EdgeBackend, collection: Collection) -> AsyncIterator[Record]:
     offset = None
     while True:
-        page, offset = shard.scroll(  # type: ignore[attr-defined]
-            qe.ScrollRequest(offset=offset, limit=1000, with_payload=True, with_vector=with_vector)
+        page, offset = await backend.scroll(
+            collection, None, limit=1000, offset=offset, with_dense=collection == "chunks"
         )
-        yield from page
+        for record in page:
+            yield record
         if offset is None:
             return
 
