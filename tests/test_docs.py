@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import typer
 from conftest import REPO, SAMPLE_CORPUS
 
 from ragindex.cli import app
@@ -31,12 +32,34 @@ def test_every_cli_command_is_documented() -> None:
         assert f"ragindex {name}" in README, f"`ragindex {name}` is missing from the README"
 
 
+def test_every_cli_option_is_documented() -> None:
+    group = typer.main.get_command(app)
+    options = {
+        option
+        for command in [group, *getattr(group, "commands", {}).values()]
+        for parameter in command.params
+        for option in parameter.opts
+        if option.startswith("--") and option != "--help"
+    }
+    assert {"--config", "--home", "--collection", "--prune", "--mode", "--kind"} <= options
+    for option in sorted(options):
+        assert re.search(rf"{option}\b", README), f"`{option}` is missing from the README"
+
+
+def test_the_readme_sends_no_one_to_a_settings_file_in_the_current_folder() -> None:
+    # settings are never read from the current folder: a checkout could redirect documents and
+    # keys to a server of its choosing
+    assert "ragindex.toml" not in README
+    assert "~/.config/ragindex/config.toml" in README and "RAGINDEX_CONFIG" in README
+
+
 def test_every_setting_in_the_readme_exists() -> None:
     from ragindex import Settings
 
-    # RAGINDEX_TEST_*, RAGINDEX_REQUIRE_* and RAGINDEX_UPDATE_* steer the tests, not ragindex
+    # RAGINDEX_TEST_*, RAGINDEX_REQUIRE_* and RAGINDEX_UPDATE_* steer the tests, not ragindex;
+    # RAGINDEX_CONFIG names the settings file rather than being a setting
     steering = ("TEST_", "REQUIRE_", "UPDATE_")
     for variable in set(re.findall(r"RAGINDEX_([A-Z_]+)", README)):
-        if variable.startswith(steering):
+        if variable.startswith(steering) or variable == "CONFIG":
             continue
         assert variable.lower() in Settings.model_fields, f"RAGINDEX_{variable} is not a setting"
