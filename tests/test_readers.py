@@ -161,6 +161,7 @@ def test_html_leaves_out_navigation_banners_footers_asides_and_forms(tmp_path: P
     path.write_text(
         "<html><head><title>Backup guide</title></head><body>"
         "<header><a href='/'>Example Docs home</a></header>"
+        "<div id='banner'><a href='/get'>Download the ebook</a></div>"
         "<nav><a href='prev.html'>Previous chapter</a> <a href='next.html'>Next chapter</a></nav>"
         "<div class='navheader'><table><tr><td>Prev</td><td>Up</td></tr></table></div>"
         "<ul class='docnav'><li>Zurück</li><li>Weiter</li></ul>"
@@ -171,15 +172,24 @@ def test_html_leaves_out_navigation_banners_footers_asides_and_forms(tmp_path: P
         "<aside>Related: buy our backup appliance</aside>"
         "<form><label>Search the docs</label><input name='q'></form>"
         "<footer>Copyright Example Corp, all rights reserved</footer>"
-        "</body></html>",
+        "<header><h2>Preamble</h2><p>A page-level header that holds a heading is content.</p>"
+        "</header></body></html>",
         encoding="utf-8",
     )
     text = read(path).text
     # the article's own header and footer are content; the page's are not
-    for kept in ("Backup guide", "Backups", "Keep three copies on two media.", "last reviewed"):
+    for kept in (
+        "Backup guide",
+        "Backups",
+        "Keep three copies on two media.",
+        "last reviewed",
+        "Preamble",
+        "holds a heading is content",
+    ):
         assert kept in text
     for dropped in (
         "Docs home",
+        "ebook",
         "Previous chapter",
         "Prev",
         "Zurück",
@@ -195,10 +205,20 @@ def test_html_keeps_the_layout_of_preformatted_code(tmp_path: Path) -> None:
     code = "def backup(paths):\n    for path in paths:\n        copy(path)\n\n    return len(paths)"
     path = tmp_path / "code.html"
     path.write_text(
-        f"<html><body><p>Example:</p><pre>{code}</pre><p>Done.</p></body></html>",
+        # generators wrap the code in <code> (and the prompt in <strong>) inside the <pre>
+        f"<html><body><p>Example:</p><pre class='screen'><code>{code}</code></pre>"
+        "<pre><strong>$</strong> <code>tar  -czf  backup.tgz</code>\n<code>done</code></pre>"
+        "<p>Done,   <code>inline   code</code> flows.</p>"
+        "<dl><dt>7.1. Manual pages</dt><dd>Read them with man.</dd><dt>7.2. Info</dt></dl>"
+        "</body></html>",
         encoding="utf-8",
     )
-    assert code in read(path).text
+    text = read(path).text
+    assert code in text
+    assert "$ tar  -czf  backup.tgz\ndone" in text
+    assert "Done, inline code flows." in text
+    # a definition list (DocBook's tables of contents) keeps one entry a line
+    assert {"7.1. Manual pages", "7.2. Info"} <= {line.strip() for line in text.splitlines()}
 
 
 def test_xhtml_with_an_xml_declaration_and_control_characters_is_read(tmp_path: Path) -> None:
