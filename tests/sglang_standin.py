@@ -27,9 +27,11 @@ import base64
 import contextlib
 import hashlib
 import json
+import os
 import random
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -67,7 +69,7 @@ class Faults:
     nan: float = 0.0  # a NaN inside the first vector
 
 
-@dataclass
+@dataclass(eq=False)  # a server is itself, not equal to one configured alike
 class StandIn:
     model: str = "Qwen/Qwen3-Embedding-4B"
     native_dimension: int = 2560
@@ -101,6 +103,7 @@ class StandIn:
         self._started_at = 0.0
         self._writers: set[asyncio.StreamWriter] = set()
         self.port = 0
+        _LIVE.add(self)
 
     # --- lifecycle --------------------------------------------------------------------------
     @property
@@ -181,6 +184,21 @@ class StandIn:
             with contextlib.suppress(Exception):
                 self._loop.run_until_complete(asyncio.sleep(0))
             self._loop.close()
+
+    def _release_sockets_in_child(self) -> None:
+        """In a forked child: let go of this server's listener and connections, as a child of
+        the client would hold nothing of a server running in its own process. Each descriptor
+        is pointed at /dev/null rather than closed, so that the child's copies of the socket
+        objects can never close a number that has meanwhile been reused."""
+        sockets = [socket for socket in (self._server.sockets if self._server else ())]
+        sockets += [writer.get_extra_info("socket") for writer in self._writers]
+        devnull = os.open(os.devnull, os.O_RDWR)
+        try:
+            for socket in sockets:
+                with contextlib.suppress(OSError, AttributeError, ValueError):
+                    os.dup2(devnull, socket.fileno())
+        finally:
+            os.close(devnull)
 
     # --- the pretend GPU: dynamic batching ---------------------------------------------------
     async def _gpu(self) -> None:
@@ -405,6 +423,20 @@ class StandIn:
             matrix = matrix[:, :dimensions]
             matrix = matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
         return list(matrix.astype(np.float32))
+
+
+_LIVE: weakref.WeakSet[StandIn] = weakref.WeakSet()
+
+
+def _release_sockets_in_child() -> None:
+    # The ingest's reader processes are forked from the test process, and a fork inherits every
+    # descriptor: a stopped stand-in's port would stay bound, and its connections open, for as
+    # long as they live. A real server is its own process; this keeps the stand-in one too.
+    for server in list(_LIVE):
+        server._release_sockets_in_child()
+
+
+os.register_at_fork(after_in_child=_release_sockets_in_child)
 
 
 def _validate(raw: Any, texts: list[str]) -> str | None:

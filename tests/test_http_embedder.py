@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -29,7 +30,7 @@ def server() -> Iterator[StandIn]:
         yield running
 
 
-def http_settings(tmp_path: Path, url: str, **overrides: object) -> Settings:
+def http_settings(tmp_path: Path, url: str, **overrides: Any) -> Settings:
     return Settings.load(home=tmp_path / "home", embed_url=url, dim=512, **overrides)
 
 
@@ -163,7 +164,7 @@ async def test_old_server_that_ignores_dimensions_gets_truncated_vectors() -> No
         await embedder.aclose()
     assert result.vectors.shape == (2, 256)
     assert np.allclose(np.linalg.norm(result.vectors, axis=1), 1.0, atol=1e-5)
-    assert all(len(body.get("input")) for body in old.requests)
+    assert all(len(body["input"]) for body in old.requests)
 
 
 async def test_server_refusing_dimensions_is_handled_on_the_client() -> None:

@@ -1,0 +1,202 @@
+"""Several embedding replicas: one that dies is left out and its work goes to the others, one
+that comes back is used again, and the index ends up as a clean run's."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import write_mixed_corpus
+from sglang_standin import StandIn
+
+from ragindex import Index, Settings
+from ragindex.embedding.http import HttpEmbedder
+from ragindex.embedding.replicas import ReplicaPool
+from ragindex.errors import EmbeddingServerUnavailable
+from ragindex.progress import Progress
+from ragindex.store.edge import EdgeBackend
+
+MODEL = "Qwen/Qwen3-Embedding-4B"
+DIMENSION = 64
+
+
+# --- the pool: cool-offs and choice, on a clock the test moves ----------------------------------
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_replica_that_keeps_failing_cools_off_longer_each_time_up_to_a_cap() -> None:
+    clock = Clock()
+    pool = ReplicaPool(["http://a", "http://b"], max_concurrency=8, clock=clock)
+    first = pool.replicas[0]
+    cool_offs = []
+    for _ in range(8):
+        pool.mark_down(first, "refused")
+        cool_offs.append(first.down_until - clock.now)
+        assert pool.pick() is pool.replicas[1]  # while it cools off, the other takes the work
+        clock.now = first.down_until  # its cool-off is over: it is tried again, and fails
+    assert cool_offs == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+    pool.mark_up(first)  # one answer brings it back for good
+    pool.mark_down(first, "refused")
+    assert first.down_until - clock.now == 1.0
+
+
+def test_failures_of_one_outage_count_once() -> None:
+    clock = Clock()
+    pool = ReplicaPool(["http://a"], max_concurrency=8, clock=clock)
+    replica = pool.replicas[0]
+    for _ in range(5):  # requests that were in flight when it died all fail at once
+        pool.mark_down(replica, "refused")
+    assert replica.cool_off_s == 1.0
+    assert pool.pick() is None and pool.seconds_to_next_return() == 1.0
+    clock.now += 1.0
+    assert pool.pick() is replica
+
+
+async def test_work_goes_to_the_replica_with_the_most_spare_capacity() -> None:
+    pool = ReplicaPool(["http://a", "http://b", "http://c"], max_concurrency=8)
+    busy, idle, small = pool.replicas
+    for _ in range(3):
+        await busy.limiter.acquire()  # three requests in flight out of a limit of four
+    small.limiter.limit = 2.0  # a server that has shown it takes less
+    assert pool.pick() is idle
+    # equal spare capacity: they take turns rather than one taking everything
+    await idle.limiter.acquire()
+    await idle.limiter.acquire()
+    picks = [pool.pick() for _ in range(4)]
+    assert picks.count(idle) == 2 and picks.count(small) == 2
+
+
+# --- the embedder over real HTTP -----------------------------------------------------------------
+async def test_the_check_uses_the_replicas_that_answer() -> None:
+    with StandIn() as alive, StandIn() as dead:
+        dead.stop()
+        embedder = HttpEmbedder(urls=[dead.url, alive.url], model=MODEL, max_attempts=1)
+        await embedder.check()
+        up = embedder.metrics()["replicas_up"]
+        result = await embedder.embed_documents([f"text {i}" for i in range(20)])
+        await embedder.aclose()
+    assert up == 1
+    assert not result.failed
+
+
+async def test_the_check_fails_only_when_no_replica_answers() -> None:
+    with StandIn() as first, StandIn() as second:
+        pass  # both stopped: nothing listens on their ports any more
+    embedder = HttpEmbedder(urls=[first.url, second.url], model=MODEL)
+    with pytest.raises(EmbeddingServerUnavailable) as raised:
+        await embedder.check()
+    await embedder.aclose()
+    assert first.url in str(raised.value) and second.url in str(raised.value)
+
+
+async def test_a_request_whose_replica_is_down_goes_to_another_without_spending_an_attempt() -> (
+    None
+):
+    with StandIn() as staying, StandIn() as leaving:
+        # one attempt per request: reaching the dead replica must not be what uses it up
+        embedder = HttpEmbedder(
+            urls=[leaving.url, staying.url], model=MODEL, max_inputs=2, max_attempts=1
+        )
+        await embedder.check()
+        leaving.stop()
+        result = await embedder.embed_documents([f"text {i}" for i in range(40)])
+        up = embedder.metrics()["replicas_up"]
+        await embedder.aclose()
+    assert not result.failed
+    assert up == 1
+
+
+# --- an ingest through three replicas: one dies, one goes and comes back -------------------------
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_mixed_corpus(tmp_path_factory.mktemp("replicas") / "corpus", 80, seed=11)
+
+
+def settings_for(home: Path, urls: list[str]) -> Settings:
+    return Settings.load(
+        home=home,
+        embed_url=",".join(urls),
+        dim=DIMENSION,
+        embed_max_inputs=4,
+        embed_batch_tokens=2048,
+        embed_max_attempts=12,
+    )
+
+
+def index_content(home: Path) -> dict[str, Any]:
+    """Every chunk (id -> payload, vector rounded) and every manifest record of the index."""
+
+    async def read() -> dict[str, Any]:
+        backend = EdgeBackend(home, "ragindex")
+        try:
+            assert await backend.open_manifest(create=False)
+            assert await backend.open_chunks(DIMENSION, create=False)
+            content: dict[str, Any] = {"chunks": {}, "manifest": {}}
+            for collection in ("chunks", "manifest"):
+                offset = None
+                while True:
+                    page, offset = await backend.scroll(
+                        collection,  # type: ignore[arg-type]
+                        None,
+                        limit=500,
+                        offset=offset,
+                        with_dense=collection == "chunks",
+                    )
+                    for record in page:
+                        vector = (
+                            tuple(round(float(x), 4) for x in record.dense)
+                            if record.dense is not None
+                            else None
+                        )
+                        content[collection][str(record.id)] = (record.payload, vector)
+                    if offset is None:
+                        break
+            return content
+        finally:
+            await backend.close()
+
+    return asyncio.run(read())
+
+
+def test_an_ingest_survives_a_dead_replica_and_one_that_comes_back(
+    tmp_path: Path, folder: Path
+) -> None:
+    with StandIn() as clean:
+        reference_home = tmp_path / "reference"
+        with Index.open(settings_for(reference_home, [clean.url])) as index:
+            reference = index.ingest([folder])
+    assert reference.ok and reference.indexed
+
+    # `dying` vanishes on its third embeddings request (the start-up probe is its first), with
+    # requests of the run in flight; `returning` is stopped when the first document is committed
+    # and started again on the same port ten documents later. Both moments come from the run's
+    # own progress, not from the clock or the load.
+    with StandIn() as steady, StandIn(die_after=3) as dying, StandIn() as returning:
+        port = returning.port
+        events: list[str] = []
+
+        def progress(snapshot: Progress) -> None:
+            if snapshot.files_done >= 1 and "stopped" not in events:
+                returning.stop()
+                events.append("stopped")
+            if snapshot.files_done >= 11 and "restarted" not in events:
+                returning.start(port)
+                events.append("restarted")
+
+        home = tmp_path / "replicas"
+        with Index.open(settings_for(home, [steady.url, dying.url, returning.url])) as index:
+            report = index.ingest([folder], progress=progress)
+        dying_ran_to_the_end = dying.running
+    assert not dying_ran_to_the_end, "the replica that should have died mid-run did not"
+    assert events == ["stopped", "restarted"]
+    assert report.ok, report.failed
+    assert sorted(report.indexed) == sorted(reference.indexed)
+    assert report.chunks == reference.chunks
+    assert index_content(home) == index_content(reference_home)
