@@ -419,3 +419,65 @@ def test_a_markdown_heading_is_not_shown_twice(
     search_results: Any, text: str, heading: str, shown: str | None
 ) -> None:
     assert search_results.breadcrumb(markdown_hit(text, heading)) == shown
+
+
+def test_symlink_following_is_called_out_on_the_panel(
+    shared_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAGINDEX_FOLLOW_SYMLINKS", "true")
+    page = run_page()
+    assert any("RAGINDEX_FOLLOW_SYMLINKS is on" in warning.value for warning in page.warning)
+
+
+def outcomes_script(ui_folder: str) -> None:
+    """A page that draws three ends of a run: refused for pruning, failed, partly indexed."""
+    import sys
+
+    sys.path.insert(0, ui_folder)
+    from ingest_panel import show_outcome
+    from ingest_runner import Outcome
+
+    from ragindex import IngestReport
+
+    times = {"started_at": 1000.0, "finished_at": 1095.0}
+    show_outcome(
+        Outcome(
+            number=1,
+            paths=("/srv/docs",),
+            error="would remove 90 of 100 documents under /srv/docs",
+            prune_required=True,
+            **times,
+        )
+    )
+    show_outcome(Outcome(number=2, paths=("/srv/docs",), error="embedding server gone", **times))
+    report = IngestReport(
+        indexed=["/srv/docs/a.pdf", "/srv/docs/b.md"],
+        unchanged=5,
+        warnings={"/srv/docs/a.pdf": "3 of 40 pages unreadable"},
+        kept=["/srv/docs/locked/<img src=x onerror=alert(1)>.md"],
+        failed={"/srv/docs/**c**.txt": "not stored: disk full"},
+    )
+    show_outcome(Outcome(number=3, paths=("/srv/docs",), report=report, **times))
+
+
+def test_the_end_of_a_run_is_reported_with_its_lists_as_literal_text() -> None:
+    page = AppTest.from_function(outcomes_script, args=(UI_FOLDER,), default_timeout=60)
+    page.run()
+    assert not page.exception, page.exception
+    assert [error.value for error in page.error] == ["Indexing refused.", "Indexing failed."]
+    assert any("ragindex ingest --prune" in info.value for info in page.info)
+    texts = shown_texts(page)
+    assert "would remove 90 of 100 documents under /srv/docs" in texts
+    assert "embedding server gone" in texts
+    assert [warning.value for warning in page.warning] == [
+        "2 indexed, 5 unchanged, 0 removed, 0 skipped, 1 failed"
+    ]
+    assert [expander.label for expander in page.expander] == [
+        "Indexed in part (1)",
+        "Kept: their folder could not be read (1)",
+        "Failed (1)",
+    ]
+    assert "/srv/docs/a.pdf: 3 of 40 pages unreadable" in texts
+    assert "/srv/docs/locked/<img src=x onerror=alert(1)>.md" in texts
+    assert "/srv/docs/**c**.txt: not stored: disk full" in texts
+    assert "finished" in page.caption[-1].value and "after 1 min 35 s" in page.caption[-1].value

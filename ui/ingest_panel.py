@@ -32,6 +32,11 @@ def ingest_panel(index: Index, runner: IngestRunner) -> None:
     st.caption("Folders this page may index, with their subfolders:")
     missing = set(missing_roots(roots))
     st.text("\n".join(f"{root}{'  (missing)' if root in missing else ''}" for root in roots))
+    if index.settings.follow_symlinks:
+        st.warning(
+            "RAGINDEX_FOLLOW_SYMLINKS is on: links inside these folders are followed wherever "
+            "they lead. Turn it off on a server whose page indexes."
+        )
     if not index.settings.qdrant_url:
         st.caption(
             "This page holds the embedded index open, so `ragindex ingest` from a terminal is "
@@ -44,14 +49,14 @@ def ingest_panel(index: Index, runner: IngestRunner) -> None:
 
 @st.fragment(run_every=POLL_SECONDS)
 def live_panel(runner: IngestRunner, roots: Sequence[Path]) -> None:
-    activity = runner.activity()
+    activity, stopping = runner.activity(), runner.stop_asked
     if activity is not None:
-        show_running(activity, stopping=runner.stop_asked)
+        show_running(activity, stopping=stopping)
         st.button(
-            "Stopping…" if runner.stop_asked else "Stop",
+            "Stopping…" if stopping else "Stop",
             key="ingest_stop",
             on_click=runner.stop,
-            disabled=runner.stop_asked,
+            disabled=stopping,
             help="stops after the files in flight; what was indexed so far stays",
         )
     typed = st.text_input(
@@ -74,9 +79,10 @@ def live_panel(runner: IngestRunner, roots: Sequence[Path]) -> None:
     if notice:
         level, message = notice
         (st.error if level == "refused" else st.warning)(message)
-    if runner.last is not None:
-        show_outcome(runner.last)
-        if st.session_state.get(_SEEN) != runner.last.number:
+    last = runner.last
+    if last is not None:
+        show_outcome(last)
+        if st.session_state.get(_SEEN) != last.number:
             st.rerun()  # a run ended since this page was drawn in full: refresh the counts
 
 
