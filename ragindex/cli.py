@@ -21,9 +21,16 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from ragindex import Hit, Index, RagindexError, Settings
+from ragindex import Index, RagindexError, Settings
 from ragindex.cli_output import error_line, print_json, printable
-from ragindex.cli_report import print_report, report_dict, run_ingest, stats_table
+from ragindex.cli_report import (
+    eval_table,
+    print_hits,
+    print_report,
+    report_dict,
+    run_ingest,
+    stats_table,
+)
 
 out = Console(highlight=False, soft_wrap=True)  # never hard-wrap: output is grepped
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -37,7 +44,7 @@ class _OneLineErrors(TyperGroup):
     """The CLI's error boundary: one line on stderr and exit 2 for every error ragindex raises
     and every mistake in the command line; tracebacks are left to real bugs."""
 
-    def main(  # type: ignore[override]
+    def main(
         self,
         args: Sequence[str] | None = None,
         prog_name: str | None = None,
@@ -220,26 +227,7 @@ def search(
     if not hits:
         out.print("no results (is the index empty? `ragindex stats` tells)", markup=False)
         return
-    for rank, hit in enumerate(hits, start=1):
-        out.print(
-            f"{rank:>2}. {hit.score:.4f}  {printable(location(hit))}  "
-            f"[{printable(hit.kind)}, {printable(hit.language) or '?'}]",
-            markup=False,
-            style="bold",
-        )
-        text = printable(hit.text if full else _preview(hit.text), layout=True)
-        out.print("    " + text.replace("\n", "\n    "), markup=False)
-
-
-def location(hit: Hit) -> str:
-    """`path:12-40` for text and code, `path (page 3)` for PDFs."""
-    if hit.page is not None:
-        return f"{hit.source} (page {hit.page})"
-    return f"{hit.source}:{hit.line_start}-{hit.line_end}"
-
-
-def _preview(text: str, limit: int = 400) -> str:
-    return text if len(text) <= limit else text[:limit].rstrip() + " …"
+    print_hits(hits, full=full, out=out)
 
 
 @app.command()
@@ -285,30 +273,7 @@ def evaluate(
     if as_json:
         print_json(report.as_dict())
         return
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(
-        title=Text(
-            f"{printable(report.dataset)}: {report.queries} queries, "
-            f"{report.documents:,} documents, {report.chunks:,} chunks, ingested in "
-            f"{report.ingest_seconds:.1f} s"
-        ),
-        title_justify="left",
-    )
-    for column in ("mode", "nDCG@10", "Recall@10", "Recall@100", "MRR@10", "query p50 ms"):
-        table.add_column(column, justify="left" if column == "mode" else "right")
-    for result in report.modes:
-        metrics = result.metrics
-        table.add_row(
-            result.mode,
-            f"{metrics['ndcg@10']:.3f}",
-            f"{metrics['recall@10']:.3f}",
-            f"{metrics['recall@100']:.3f}",
-            f"{metrics['mrr@10']:.3f}",
-            f"{result.latency_p50_ms:.1f}",
-        )
-    out.print(table)
+    out.print(eval_table(report))
 
 
 @app.command()

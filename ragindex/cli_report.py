@@ -1,5 +1,5 @@
-"""How `ragindex ingest` and `ragindex stats` show what happened: a progress bar on a terminal,
-then a summary table and the lists of files skipped, failed, kept and partly indexed.
+"""How the CLI shows what happened: ingest's progress bar, then its summary table and the lists
+of files skipped, failed, kept and partly indexed; search hits; the stats and eval tables.
 
 Every name and reason goes through `printable`, and through rich with markup off (or as `Text`),
 so neither a control character nor a `[bold]` in a file name is interpreted."""
@@ -10,7 +10,7 @@ import dataclasses
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import (
@@ -24,8 +24,11 @@ from rich.progress import Progress as ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from ragindex import Index, IngestReport, Progress
+from ragindex import Hit, Index, IngestReport, Progress
 from ragindex.cli_output import printable
+
+if TYPE_CHECKING:
+    from ragindex.evaluation import EvalReport
 
 LISTED = 20  # names listed per kind of outcome on a terminal; --json lists them all
 
@@ -169,4 +172,51 @@ def _two_columns(table: Table) -> Table:
     # a long path wraps onto more lines rather than being cut short with "…"
     table.add_column()
     table.add_column(overflow="fold")
+    return table
+
+
+def print_hits(hits: list[Hit], *, full: bool, out: Console) -> None:
+    for rank, hit in enumerate(hits, start=1):
+        out.print(
+            f"{rank:>2}. {hit.score:.4f}  {printable(location(hit))}  "
+            f"[{printable(hit.kind)}, {printable(hit.language) or '?'}]",
+            markup=False,
+            style="bold",
+        )
+        text = printable(hit.text if full else _preview(hit.text), layout=True)
+        out.print("    " + text.replace("\n", "\n    "), markup=False)
+
+
+def location(hit: Hit) -> str:
+    """`path:12-40` for text and code, `path (page 3)` for PDFs."""
+    if hit.page is not None:
+        return f"{hit.source} (page {hit.page})"
+    return f"{hit.source}:{hit.line_start}-{hit.line_end}"
+
+
+def _preview(text: str, limit: int = 400) -> str:
+    return text if len(text) <= limit else text[:limit].rstrip() + " …"
+
+
+def eval_table(report: EvalReport) -> Table:
+    table = Table(
+        title=Text(
+            f"{printable(report.dataset)}: {report.queries} queries, "
+            f"{report.documents:,} documents, {report.chunks:,} chunks, ingested in "
+            f"{report.ingest_seconds:.1f} s"
+        ),
+        title_justify="left",
+    )
+    for column in ("mode", "nDCG@10", "Recall@10", "Recall@100", "MRR@10", "query p50 ms"):
+        table.add_column(column, justify="left" if column == "mode" else "right")
+    for result in report.modes:
+        metrics = result.metrics
+        table.add_row(
+            result.mode,
+            f"{metrics['ndcg@10']:.3f}",
+            f"{metrics['recall@10']:.3f}",
+            f"{metrics['recall@100']:.3f}",
+            f"{metrics['mrr@10']:.3f}",
+            f"{result.latency_p50_ms:.1f}",
+        )
     return table
