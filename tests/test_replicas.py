@@ -126,7 +126,9 @@ def settings_for(home: Path, urls: list[str]) -> Settings:
         dim=DIMENSION,
         embed_max_inputs=4,
         embed_batch_tokens=2048,
-        embed_max_attempts=12,
+        # few attempts: reaching a dead replica must not spend them (only the requests it drops
+        # as it dies do, one each)
+        embed_max_attempts=3,
     )
 
 
