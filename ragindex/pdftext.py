@@ -2,7 +2,8 @@
 
 pypdf recovers from a damaged page by logging and returning no text, so a page's silence is
 checked: a page whose content cannot be decoded, or that draws text pypdf could not extract,
-is unreadable; one that draws no text at all has no text layer (a scan, a figure, a blank page).
+is unreadable; one that only paints images has no text layer (a scan: OCR would read it); one
+that draws neither is blank.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 # the operators that show text (Tj, TJ, ' and "), as separate tokens of a content stream
 _SHOWS_TEXT = re.compile(rb"(?:\)|\]|>)\s*(?:Tj|TJ|'|\")(?![A-Za-z])")
+# the operators that paint an image (or a form) and that begin an inline image
+_PAINTS_IMAGE = re.compile(rb"(?<![A-Za-z])(?:Do|BI)(?![A-Za-z])")
 
 
 def pdf_text(
@@ -36,7 +39,7 @@ def pdf_text(
     parts: list[str] = []
     pages: list[Page] = []
     offset = 0
-    unreadable = without_text = 0
+    unreadable = image_only = 0
     for number in range(page_count):
         if time.monotonic() > deadline:
             raise SourceError(f"PDF took longer than {timeout_s:g} s to read")
@@ -47,10 +50,13 @@ def pdf_text(
             unreadable += 1
             continue
         if not page_text.strip():
-            if _draws_text(page):
+            # an empty page is fine (blank pages between chapters); one that shows text or
+            # paints an image is not
+            content = _content(page)
+            if content is None or _SHOWS_TEXT.search(content):
                 unreadable += 1
-            else:
-                without_text += 1
+            elif _PAINTS_IMAGE.search(content):
+                image_only += 1
             continue
         pages.append(Page(number=number + 1, start=offset))
         parts.append(page_text)
@@ -62,8 +68,8 @@ def pdf_text(
     warnings = []
     if unreadable:
         warnings.append(f"{unreadable} of {page_count} pages unreadable")
-    if without_text:
-        warnings.append(f"{without_text} of {page_count} pages without text (images need OCR)")
+    if image_only:
+        warnings.append(f"{image_only} of {page_count} pages are images without text (need OCR)")
     return "\n\n".join(parts), tuple(pages), tuple(warnings)
 
 
@@ -94,23 +100,23 @@ def _open(data: bytes) -> Any:
     return reader
 
 
-def _draws_text(page: Any) -> bool:
-    """Whether a page that gave no text has content that shows text, or content that does not
-    decode (pypdf logs a broken stream and decodes it to nothing): then its text was lost, not
-    absent."""
+def _content(page: Any) -> bytes | None:
+    """A page's decoded content streams; None when one is damaged: it cannot be looked at, or
+    its encoded bytes decode to nothing (pypdf logs a broken stream and carries on)."""
     try:
         contents = page.get("/Contents")
         contents = contents.get_object() if contents is not None else None
         streams = list(contents) if isinstance(contents, list) else [contents]
+        decoded = []
         for stream in streams:
             if stream is None:
                 continue
             stream = stream.get_object()
             data = stream.get_data()
-            # the encoded bytes (pypdf keeps them as `_data`) decoded to nothing: damaged
-            encoded: bytes = getattr(stream, "_data", b"")
-            if _SHOWS_TEXT.search(data) or (not data.strip() and encoded):
-                return True
-    except Exception:  # a content stream that cannot even be looked at is a damaged page
-        return True
-    return False
+            encoded: bytes = getattr(stream, "_data", b"")  # pypdf's undecoded bytes
+            if not data.strip() and encoded:
+                return None
+            decoded.append(data)
+    except Exception:  # pypdf raises anything from a damaged object
+        return None
+    return b"\n".join(decoded)

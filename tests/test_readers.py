@@ -262,20 +262,26 @@ def test_pdf_with_an_unreadable_page_is_read_with_a_warning(tmp_path: Path) -> N
     assert document.warnings == ("1 of 3 pages unreadable",)
 
 
-def test_pdf_with_a_page_without_text_layer_says_so(tmp_path: Path) -> None:
+def test_pdf_with_a_scanned_page_says_so_and_a_blank_page_is_fine(tmp_path: Path) -> None:
     from fpdf import FPDF
+    from PIL import Image
 
+    scan = tmp_path / "scan.png"
+    Image.new("L", (200, 100), color=128).save(scan)
     pdf = FPDF()
-    pdf.add_page()
     pdf.set_font("Helvetica", size=12)
+    pdf.add_page()
     pdf.multi_cell(0, 7, "A page of text about lighthouses.")
     pdf.add_page()
-    pdf.rect(20, 20, 100, 60, style="F")  # a drawing only, like a scanned page
+    pdf.image(str(scan), x=20, y=20, w=100)  # a scanned page: an image, no text layer
+    pdf.add_page()  # a blank page between chapters
+    pdf.add_page()
+    pdf.multi_cell(0, 7, "The last page of text.")
     path = tmp_path / "mixed.pdf"
     pdf.output(str(path))
     document = read(path)
-    assert "lighthouses" in document.text
-    assert document.warnings == ("1 of 2 pages without text (images need OCR)",)
+    assert "lighthouses" in document.text and "last page" in document.text
+    assert document.warnings == ("1 of 4 pages are images without text (need OCR)",)
 
 
 def test_a_pdf_whose_every_page_is_damaged_is_refused(tmp_path: Path) -> None:
