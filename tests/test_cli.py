@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from conftest import write_mixed_corpus
+from fpdf import FPDF
+from PIL import Image
 from sglang_standin import StandIn
 from typer.testing import CliRunner
 
@@ -285,6 +287,25 @@ def test_an_aborted_run_says_what_failed_what_was_committed_and_how_to_resume() 
         "error: ingest stopped: cannot reach the embedding server\\nat all; 3 documents were "
         "committed before the stop and stay indexed; run the same command again to resume"
     )
+
+
+def test_a_document_indexed_in_part_is_reported(home: Path, tmp_path: Path) -> None:
+    docs = tmp_path / "scans"
+    docs.mkdir()
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=12)
+    pdf.multi_cell(0, 7, "Minutes of the harbour committee: the lantern is to be repaired.")
+    pdf.add_page()
+    pdf.image(Image.new("L", (40, 40)), x=20, y=20, w=100)  # a scanned page: no text layer
+    pdf.output(str(docs / "minutes.pdf"))
+    result = runner.invoke(app, ["ingest", str(docs)])
+    assert result.exit_code == 0, result.output  # indexed, with a warning: not a failure
+    assert "partly    │ 1 files indexed in part" in result.stdout
+    assert result.stderr.startswith(f"partly indexed: {docs / 'minutes.pdf'}: 1 of 2 pages")
+    assert result.stderr.count("\n") == 1
+    again = json.loads(runner.invoke(app, ["ingest", str(docs), "--json"]).stdout)
+    assert again["warnings"] == {} and again["unchanged"] == 1
 
 
 # --- names someone else chose: they cannot take over the terminal ------------------------------
