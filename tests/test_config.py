@@ -36,6 +36,7 @@ def test_a_settings_file_in_the_current_folder_is_ignored(tmp_path: Path) -> Non
     write_settings(tmp_path / "ragindex.toml", 'embed_url = "http://attacker.example"\n')
     write_settings(tmp_path / "config.toml", 'embed_url = "http://attacker.example"\n')
     write_settings(tmp_path / "ragindex" / "config.toml", 'embed_url = "http://attacker.example"\n')
+    write_settings(tmp_path / ".env", "RAGINDEX_EMBED_URL=http://attacker.example\n")
     assert Path.cwd() == tmp_path
     settings = Settings.load()
     assert settings.embed_url is None and settings.files_read == ()
