@@ -165,6 +165,8 @@ class DocumentStore:
     # --- writing ----------------------------------------------------------------------------
     async def upsert(self, documents: Sequence[DocumentChunks]) -> None:
         """Mark the documents pending, then write their chunks; both acknowledged."""
+        if not documents:
+            return
         self._require_open()
         marks = [
             schema.marker_point(schema.pending_id(r.source), schema.pending_payload(r.source))
@@ -200,6 +202,8 @@ class DocumentStore:
         """After all chunks of these documents are acknowledged: drop the chunks of their older
         versions, then write their manifest records and clear their pending marks. Only now are
         they indexed. Per document the order is always the same, however many commit at once."""
+        if not records:
+            return
         self._require_open()
         for group in _batched(records, self.write_batch):
             await self.backend.delete_where("chunks", queries.older_versions(group))

@@ -38,7 +38,6 @@ from ragindex.store.points import (
 )
 
 T = TypeVar("T")
-_MARKER = "marker"  # manifest points carry this one-dimensional vector: a shard needs one
 
 
 class EdgeBackend:
@@ -64,7 +63,7 @@ class EdgeBackend:
     # --- collections ------------------------------------------------------------------------
     async def open_manifest(self, *, create: bool) -> bool:
         marker = qe.EdgeVectorParams(size=1, distance=qe.Distance.Dot)
-        config = qe.EdgeConfig(vectors={_MARKER: marker})
+        config = qe.EdgeConfig(vectors={schema.MARKER: marker})
         return await self._call(self._open, "manifest", config, create)
 
     async def open_chunks(self, dimension: int, *, create: bool) -> bool:
@@ -92,8 +91,8 @@ class EdgeBackend:
         else:
             return False
         if collection == "chunks":
-            for field in schema.KEYWORD_FIELDS:  # idempotent: again on every open, in case a
-                # process was killed between creating the shard and its indexes
+            # on every open (it is idempotent): a process may have died before the indexes
+            for field in schema.KEYWORD_FIELDS:
                 shard.update(
                     qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Keyword)
                 )
@@ -220,7 +219,7 @@ def _translated(function: Callable[..., T], location: str, *args: Any) -> T:
 
 def _point(point: Point, collection: Collection) -> qe.Point:
     if collection == "manifest":
-        return qe.Point(id=point.id, vector={_MARKER: [1.0]}, payload=point.payload)
+        return qe.Point(id=point.id, vector={schema.MARKER: [1.0]}, payload=point.payload)
     vector: dict[str, qe.NamedVector] = {}
     if point.dense is not None:
         vector[schema.DENSE] = point.dense

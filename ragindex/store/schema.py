@@ -16,6 +16,8 @@ from ragindex.types import Chunk, CollectionSpec, EmbeddedChunk, Hit, ManifestRe
 
 DENSE = "dense"
 SPARSE = "sparse"
+# manifest points carry a one-dimensional vector of this name (a shard or collection needs one)
+MARKER = "marker"
 # payload fields that filters and maintenance use: each gets a keyword index
 KEYWORD_FIELDS = ("source", "path_prefixes", "language", "kind", "format", "sha256", "record")
 _NAMESPACE = uuid.UUID("6c5b9d8e-3f0a-4c55-9a53-8c1f0e7d2b11")

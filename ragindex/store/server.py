@@ -36,7 +36,6 @@ from ragindex.store.points import (
 )
 
 T = TypeVar("T")
-_MARKER = "marker"  # manifest points carry this one-dimensional vector
 _ACKNOWLEDGED: dict[str, Any] = {"wait": True, "ordering": models.WriteOrdering.STRONG}
 
 
@@ -97,7 +96,7 @@ class QdrantClientBackend:
 
     # --- collections ------------------------------------------------------------------------
     async def open_manifest(self, *, create: bool) -> bool:
-        marker = {_MARKER: models.VectorParams(size=1, distance=models.Distance.DOT)}
+        marker = {schema.MARKER: models.VectorParams(size=1, distance=models.Distance.DOT)}
         return await self._open("manifest", {"vectors_config": marker}, create)
 
     async def open_chunks(self, dimension: int, *, create: bool) -> bool:
@@ -228,7 +227,7 @@ async def _raise(error: Exception) -> None:
 def _point(point: Point, collection: Collection) -> models.PointStruct:
     vector: dict[str, Any] = {}
     if collection == "manifest":
-        vector[_MARKER] = [1.0]
+        vector[schema.MARKER] = [1.0]
     if point.dense is not None:
         vector[schema.DENSE] = point.dense
     if point.sparse is not None:

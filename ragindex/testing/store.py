@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,15 @@ from ragindex.store import schema
 from ragindex.store.backend import Backend
 from ragindex.store.documents import DocumentStore
 from ragindex.store.recording import RecordingBackend, check_commit_order
-from ragindex.types import Chunk, CollectionSpec, EmbeddedChunk, Filters, FloatArray, ManifestRecord
+from ragindex.types import (
+    Chunk,
+    CollectionSpec,
+    EmbeddedChunk,
+    Filters,
+    FloatArray,
+    ManifestRecord,
+    SearchMode,
+)
 
 DIMENSION = 16
 SPEC = CollectionSpec(model="test-model", dimension=DIMENSION, sparse_scheme=sparse.SCHEME)
@@ -42,18 +51,11 @@ def unit_vector(seed: str) -> FloatArray:
     return vector / np.linalg.norm(vector)
 
 
-def document(
-    source: str,
-    texts: list[str],
-    *,
-    version: str = "v1",
-    kind: str = "text",
-    language: str = "en",
-    recipe: str = "",
-) -> Indexed:
-    """A document of these chunk texts, embedded (the dense vector is a hash of the text)."""
+def document(source: str, texts: list[str], *, version: str = "v1", **fields: Any) -> Indexed:
+    """These chunks embedded (dense: a hash of the text); `fields` override the record's."""
     sha = hashlib.sha256(f"{source}{version}".encode()).hexdigest()
-    record = ManifestRecord(source, sha, len(texts), 1.0, 10, kind, language, "plain", recipe)
+    record = ManifestRecord(source, sha, len(texts), 1.0, 10, "text", "en", "plain")
+    record = replace(record, **fields)
     chunks = [
         EmbeddedChunk(
             chunk=Chunk(source, i, text, 0, len(text), len(text.split()), i + 1, i + 1),
@@ -71,12 +73,9 @@ async def index_document(store: DocumentStore, record: ManifestRecord, chunks: l
 
 
 async def texts_of(store: DocumentStore, source: str) -> list[str]:
+    where = Filters(path_prefix=source)
     hits = await store.search(
-        dense=unit_vector("anything"),
-        sparse=None,
-        mode="dense",
-        filters=Filters(path_prefix=source),
-        limit=5000,
+        dense=unit_vector("any"), sparse=None, mode="dense", filters=where, limit=5000
     )
     return sorted(hit.text for hit in hits)
 
@@ -112,12 +111,7 @@ class StoreContract:
         assert await store.peek() is None
         assert await store.manifest() == {}
         assert (await store.stats()).documents == 0
-        assert (
-            await store.search(
-                dense=unit_vector("q"), sparse=None, mode="dense", filters=Filters(), limit=3
-            )
-            == []
-        )
+        assert await texts_of(store, "/") == []
         assert await store.recover() == []
         await store.close()
         peeked = make_backend()  # the look created nothing
@@ -156,6 +150,9 @@ class StoreContract:
         assert (await store.stats()).chunks == 1100
         assert await texts_of(store, "/docs/long.txt") == sorted(texts)
         assert (await store.manifest())["/docs/long.txt"] == record
+        # the id is the (source, chunk index) one, not a random one: a re-ingest overwrites it
+        found = await store.backend.retrieve("chunks", [str(schema.chunk_id(record.source, 7))])
+        assert [point.payload["chunk_index"] for point in found] == [7]
 
     async def test_a_new_version_replaces_the_old_one_completely(
         self, store: DocumentStore
@@ -207,16 +204,18 @@ class StoreContract:
             await store.create_or_check(SPEC)
             for version, size in (("v1", 40), ("v2", 25)):  # a first ingest, then new versions
                 recording.writes.clear()
-                docs = [
-                    document(
-                        f"/o/{n}.txt", [f"{n} {version} {i}" for i in range(size)], version=version
-                    )
-                    for n in range(3)
-                ]
+                texts = [[f"{n} {version} {i}" for i in range(size)] for n in range(3)]
+                docs = [document(f"/o/{n}.txt", texts[n], version=version) for n in range(3)]
                 await store.upsert(docs)
                 await store.commit([record for record, _ in docs])
                 check_commit_order(recording.writes, {r.source: r.chunks for r, _ in docs})
                 assert (await store.stats()).chunks == 3 * size
+            recording.writes.clear()
+            await store.remove(["/o/0.txt"])  # forgetting: the chunks first, then the record
+            chunks_gone, record_gone = recording.writes
+            assert (chunks_gone.collection, record_gone.collection) == ("chunks", "manifest")
+            assert chunks_gone.acknowledged is not None
+            assert chunks_gone.acknowledged < record_gone.sent
         finally:
             await store.close()
 
@@ -249,6 +248,8 @@ class StoreContract:
         await store.create_or_check(SPEC)
         committed = document("/c.md", ["c old one", "c old two", "c old three"], version="v1")
         await index_document(store, *committed)
+        assert await store.recover() == []  # a committed document leaves nothing to recover
+        assert await texts_of(store, "/c.md") == ["c old one", "c old three", "c old two"]
         await store.upsert([document("/c.md", ["c new one"], version="v2")])  # overwrites chunk 0
         await store.upsert([document("/never-committed.md", ["orphan to be"])])
         # ... the process dies here; the next run starts with recover()
@@ -259,15 +260,6 @@ class StoreContract:
         assert "/c.md" not in await store.manifest()
         assert (await store.stats()).chunks == 0
         assert await store.recover() == []  # the marks are gone too
-
-    async def test_committed_documents_leave_nothing_to_recover(
-        self, make_store: StoreMaker
-    ) -> None:
-        store = make_store(abandoned_after_s=0)
-        await store.create_or_check(SPEC)
-        await index_document(store, *document("/d.md", ["d one", "d two"]))
-        assert await store.recover() == []
-        assert await texts_of(store, "/d.md") == ["d one", "d two"]
 
     async def test_the_fresh_marks_of_another_live_writer_are_left_alone(
         self, make_store: StoreMaker
@@ -304,13 +296,10 @@ class StoreContract:
             store, *document("/docs/katzen.md", ["Die Katze sitzt auf der Matte"], language="de")
         )
         dense, query_sparse = unit_vector(code), sparse.query_vector("load_config json")
-        for mode in ("dense", "sparse", "hybrid"):
+        modes: tuple[SearchMode, ...] = ("dense", "sparse", "hybrid")
+        for mode in modes:
             hits = await store.search(
-                dense=dense,
-                sparse=query_sparse,
-                mode=mode,
-                filters=Filters(),
-                limit=3,  # type: ignore[arg-type]
+                dense=dense, sparse=query_sparse, mode=mode, filters=Filters(), limit=3
             )
             assert hits[0].source == "/code/config.py", mode
             assert hits[0].kind == "code" and hits[0].language == "python"
@@ -335,12 +324,9 @@ class StoreContract:
                 store, *document(f"/f{i}.rs", [f"fn helper_{i}() -> u32 {{ {i} }}"])
             )
         await index_document(store, *document("/target.rs", ["fn parse_frobnicator_header() {}"]))
+        query = sparse.query_vector("frobnicator")
         hits = await store.search(
-            dense=None,
-            sparse=sparse.query_vector("frobnicator"),
-            mode="sparse",
-            filters=Filters(),
-            limit=1,
+            dense=None, sparse=query, mode="sparse", filters=Filters(), limit=1
         )
         assert hits[0].source == "/target.rs"
 
