@@ -63,6 +63,8 @@ def live_panel(runner: IngestRunner, roots: Sequence[Path]) -> None:
         "Folder or file to index",
         key="ingest_path",
         placeholder=str(roots[0]),
+        help="a full path under one of the folders listed"
+        + (", or a path inside it" if len(roots) == 1 else ""),
         on_change=forget_notice,
     )
     st.button(
