@@ -17,8 +17,10 @@ from typing import Any
 
 import streamlit as st
 
-# `streamlit run` puts this folder on the import path; Streamlit's AppTest does not
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# `streamlit run` puts this folder on the import path; Streamlit's AppTest does not (and the
+# script runs again on every rerun: once is enough)
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ingest_panel import ingest_panel
 from ingest_runner import IngestRunner
