@@ -202,8 +202,8 @@ def search(
     task: Annotated[
         str,
         typer.Option(
-            help="query instruction: auto, general, code, or a custom instruction (the task text "
-            "itself)"
+            help="query instruction: auto, general, code, or a custom instruction (its text); "
+            "auto is code with --kind code, else general"
         ),
     ] = "auto",
     full: Annotated[bool, typer.Option(help="print whole chunks")] = False,
