@@ -250,6 +250,10 @@ class StandIn:
                     break
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
+        except asyncio.CancelledError:
+            # the server is stopping: end quietly (asyncio logs a cancelled connection task as
+            # an error of its own callback), the connection is dropped below
+            pass
         finally:
             self._writers.discard(writer)
             with contextlib.suppress(Exception):
