@@ -210,7 +210,7 @@ def wait_until_drawn(page: Page) -> None:
 def index_folder(page: Page, typed: str) -> None:
     from playwright.sync_api import expect
 
-    box = page.get_by_label("Folder or file to index")
+    box = page.get_by_role("textbox", name="Folder or file to index")
     box.wait_for(timeout=90_000)
     box.fill(typed)
     box.press("Enter")
