@@ -27,7 +27,14 @@ from ragindex.filetypes import (
     file_type_of,
     looks_binary,
 )
-from ragindex.gitignore import IgnoreRules, find_work_tree, repository_rules
+from ragindex.gitignore import (
+    NOTHING_TRACKED,
+    IgnoreRules,
+    Tracked,
+    find_work_tree,
+    repository_rules,
+    tracked_but_ignored,
+)
 
 __all__ = [
     "CODE_EXTENSIONS",
@@ -101,21 +108,37 @@ class _Rules:
     git: IgnoreRules
     ragindex: IgnoreRules
     top: Path | None  # the work tree's top folder; None outside git
+    tracked: Tracked = NOTHING_TRACKED  # what git tracks although its rules ignore it
+    only_tracked: bool = False  # inside a folder git ignores: only what it tracks counts
 
-    def ignored(self, path: Path, is_dir: bool) -> bool:
-        return self.git.ignored(path, is_dir) or self.ragindex.ignored(path, is_dir)
+    def keeps(self, path: Path, is_dir: bool) -> bool:
+        if self.ragindex.ignored(path, is_dir):
+            return False
+        if not self.only_tracked and not self.git.ignored(path, is_dir):
+            return True
+        # git lists the files it tracks even when its rules (or their folder's) ignore them
+        return path in (self.tracked.folders if is_dir else self.tracked.files)
 
     def entering(self, folder: Path) -> _Rules:
-        git, top = self.git, self.top
-        if folder != top:
+        git, top, tracked = self.git, self.top, self.tracked
+        only_tracked = self.only_tracked or (
+            top is not None and folder != top and git.ignored(folder, is_dir=True)
+        )
+        if folder != top and not only_tracked:
             work_tree = find_work_tree(folder) if os.path.lexists(folder / ".git") else None
             if work_tree is not None and work_tree.top == folder:
                 # a nested repository or submodule: its own rules, none of the outer one's
-                git, top = repository_rules(work_tree), folder
+                git, top, tracked = (
+                    repository_rules(work_tree),
+                    folder,
+                    tracked_but_ignored(work_tree),
+                )
         return _Rules(
             git.with_file(folder / ".gitignore", folder),
             self.ragindex.with_file(folder / ".ragindexignore", folder),
             top,
+            tracked,
+            only_tracked,
         )
 
 
@@ -229,7 +252,7 @@ class Discovery:
                 entry_source = source_id(path, root, self.portable)
                 yield Skipped(path, entry_source, _os_reason(error), _is_unreadable(error))
                 continue
-            if self._excluded(path, root, is_dir) or rules.ignored(path, is_dir):
+            if self._excluded(path, root, is_dir) or not rules.keeps(path, is_dir):
                 continue
             if entry.is_symlink() and not self.follow_symlinks and not _inside(path, root):
                 entry_source = source_id(path, root, self.portable)
@@ -283,12 +306,13 @@ def _rules_above(root: Path, is_dir: bool) -> _Rules | None:
     if work_tree is None:
         # outside git, only the ignore files under the root count, as they always did
         return _Rules(IgnoreRules(), IgnoreRules(), None)
-    rules = _Rules(repository_rules(work_tree), IgnoreRules(), work_tree.top)
+    tracked = tracked_but_ignored(work_tree)
+    rules = _Rules(repository_rules(work_tree), IgnoreRules(), work_tree.top, tracked)
     current = work_tree.top
     for part in root.relative_to(work_tree.top).parts:
         rules = rules.entering(current)
         current = current / part
-        if rules.ignored(current, is_dir or current != root):
+        if not rules.keeps(current, is_dir or current != root):
             return None
     return rules
 

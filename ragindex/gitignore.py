@@ -55,6 +55,45 @@ class WorkTree:
     git_dir: Path  # where info/exclude lives (the common folder of a linked work tree)
 
 
+@dataclass(frozen=True, slots=True)
+class Tracked:
+    """Files git tracks although its ignore rules match them (added before the rule, or with
+    `git add -f`): git lists them all the same. `folders` holds every folder above them."""
+
+    files: frozenset[Path] = frozenset()
+    folders: frozenset[Path] = frozenset()
+
+
+NOTHING_TRACKED = Tracked()
+
+
+def tracked_but_ignored(work_tree: WorkTree) -> Tracked:
+    """Asked of git itself, which reads its index; without git none are known (then ragindex
+    leaves them out, as their ignore rules say)."""
+    git = shutil.which("git")
+    if git is None:
+        return NOTHING_TRACKED
+    try:
+        completed = subprocess.run(
+            [git, "-C", str(work_tree.top), "ls-files", "-z", "-c", "-i", "--exclude-standard"],
+            capture_output=True,
+            timeout=_GIT_TIMEOUT_S * 6,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return NOTHING_TRACKED
+    if completed.returncode != 0:
+        return NOTHING_TRACKED  # not a repository git accepts (another user's): rules alone decide
+    files = {work_tree.top / os.fsdecode(name) for name in completed.stdout.split(b"\0") if name}
+    folders = {
+        parent
+        for path in files
+        for parent in path.parents
+        if parent != work_tree.top and parent.is_relative_to(work_tree.top)
+    }
+    return Tracked(frozenset(files), frozenset(folders))
+
+
 def find_work_tree(start: Path) -> WorkTree | None:
     """The git work tree `start` (an absolute folder) is in: the nearest folder upward holding
     a `.git` folder or `.git` file; None outside any work tree."""

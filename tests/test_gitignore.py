@@ -269,3 +269,24 @@ def test_outside_a_work_tree_gitignore_files_under_the_root_still_apply(tmp_path
     for name in ("a.md", "x.log.txt", "docs/keep.log.txt", "docs/y.log.txt"):
         (folder / name).write_text("text\n", encoding="utf-8")
     assert ragindex_keeps(folder) == {"a.md", "docs/keep.log.txt"}
+
+
+def test_files_git_tracks_are_kept_even_when_a_rule_ignores_them(tmp_path: Path) -> None:
+    repo = repository(
+        tmp_path / "repo",
+        {
+            "vendor/lib/keep.md": "committed before vendor/ was ignored\n",
+            "vendor/lib/new.md": "untracked in an ignored folder: left out\n",
+            "notes/forced.log.txt": "added with git add -f\n",
+            "notes/other.log.txt": "ignored\n",
+            "notes/readme.md": "kept\n",
+        },
+    )
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "add", "vendor/lib/keep.md", "notes/readme.md"], check=True)
+    (repo / ".gitignore").write_text("vendor/\n*.log.txt\n", encoding="utf-8")
+    subprocess.run([*git, "add", "-f", "notes/forced.log.txt"], check=True)
+    subprocess.run([*git, "commit", "-qm", "files"], check=True)
+    expected = {"vendor/lib/keep.md", "notes/forced.log.txt", "notes/readme.md"}
+    assert ragindex_keeps(repo) == git_keeps(repo) == expected
+    assert ragindex_keeps(repo / "vendor") == git_keeps(repo / "vendor") == {"lib/keep.md"}
