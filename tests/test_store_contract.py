@@ -106,6 +106,16 @@ async def test_the_server_backend_waits_for_every_write_with_strong_ordering(
         assert kwargs.get("ordering") == models.WriteOrdering.STRONG, name
 
 
+async def test_an_unreachable_server_is_a_store_error_that_says_what_to_check() -> None:
+    url = "http://127.0.0.1:9"  # the discard port: nothing listens there
+    client = AsyncQdrantClient(url=url, check_compatibility=False)
+    store = DocumentStore(QdrantClientBackend(client, "c", location=url))
+    message = r"cannot reach Qdrant at http://127\.0\.0\.1:9 .*RAGINDEX_QDRANT_URL"
+    with pytest.raises(StoreError, match=message):
+        await store.create_or_check(SPEC)
+    await store.close()
+
+
 @pytest.fixture
 async def recorded(tmp_path: Path) -> AsyncIterator[tuple[DocumentStore, RecordingBackend]]:
     recording = RecordingBackend(EdgeBackend(tmp_path, "order"))

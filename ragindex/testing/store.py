@@ -1,15 +1,14 @@
 """`StoreContract`: every guarantee ragindex relies on of a store, proven over your backend.
-
-Subclass it in a test module and give it a `make_backend` fixture that opens your backend on
-one fresh place per test (the same place on every call, so that a test can close and reopen it):
+Subclass it and give it a `make_backend` fixture that opens your backend on one fresh place per
+test (the same place on every call, so that a test can close and reopen it):
 
     class TestMyBackend(StoreContract):
         @pytest.fixture
         def make_backend(self, tmp_path: Path) -> BackendMaker:
             return lambda: MyBackend(tmp_path / "index")
 
-Every test runs through `DocumentStore`, the code users run, over that backend; one of them
-wraps it in `RecordingBackend` and proves the order of the writes, not only their result.
+Every test runs through `DocumentStore`, the code users run, over that backend; one wraps it in
+`RecordingBackend` and proves the order of the writes, not only their result.
 """
 
 from __future__ import annotations
@@ -89,8 +88,8 @@ class StoreContract:
     async def make_store(self, make_backend: BackendMaker) -> AsyncIterator[StoreMaker]:
         opened: list[DocumentStore] = []
 
-        def make(**options: Any) -> DocumentStore:
-            opened.append(DocumentStore(make_backend(), **options))
+        def make(backend: Backend | None = None, **options: Any) -> DocumentStore:
+            opened.append(DocumentStore(backend or make_backend(), **options))
             return opened[-1]
 
         yield make
@@ -194,30 +193,27 @@ class StoreContract:
         }
 
     async def test_the_writes_go_out_in_the_protocols_order(
-        self, make_backend: BackendMaker
+        self, make_store: StoreMaker, make_backend: BackendMaker
     ) -> None:
         """Every committed document: mark acknowledged, then its chunks (several batches in
         flight at once), all acknowledged, older versions deleted, then its record."""
         recording = RecordingBackend(make_backend())
-        store = DocumentStore(recording, write_batch=16, writes_in_flight=4)
-        try:
-            await store.create_or_check(SPEC)
-            for version, size in (("v1", 40), ("v2", 25)):  # a first ingest, then new versions
-                recording.writes.clear()
-                texts = [[f"{n} {version} {i}" for i in range(size)] for n in range(3)]
-                docs = [document(f"/o/{n}.txt", texts[n], version=version) for n in range(3)]
-                await store.upsert(docs)
-                await store.commit([record for record, _ in docs])
-                check_commit_order(recording.writes, {r.source: r.chunks for r, _ in docs})
-                assert (await store.stats()).chunks == 3 * size
+        store = make_store(recording, write_batch=16, writes_in_flight=4)
+        await store.create_or_check(SPEC)
+        for version, size in (("v1", 40), ("v2", 25)):  # a first ingest, then new versions
             recording.writes.clear()
-            await store.remove(["/o/0.txt"])  # forgetting: the chunks first, then the record
-            chunks_gone, record_gone = recording.writes
-            assert (chunks_gone.collection, record_gone.collection) == ("chunks", "manifest")
-            assert chunks_gone.acknowledged is not None
-            assert chunks_gone.acknowledged < record_gone.sent
-        finally:
-            await store.close()
+            texts = [[f"{n} {version} {i}" for i in range(size)] for n in range(3)]
+            docs = [document(f"/o/{n}.txt", texts[n], version=version) for n in range(3)]
+            await store.upsert(docs)
+            await store.commit([record for record, _ in docs])
+            check_commit_order(recording.writes, {r.source: r.chunks for r, _ in docs})
+            assert (await store.stats()).chunks == 3 * size
+        recording.writes.clear()
+        await store.remove(["/o/0.txt"])  # forgetting: the chunks first, then the record
+        chunks_gone, record_gone = recording.writes
+        assert (chunks_gone.collection, record_gone.collection) == ("chunks", "manifest")
+        assert chunks_gone.acknowledged is not None
+        assert chunks_gone.acknowledged < record_gone.sent
 
     async def test_removed_documents_leave_nothing_behind(self, store: DocumentStore) -> None:
         await index_document(store, *document("/keep.txt", ["keep me"]))
@@ -341,9 +337,13 @@ class StoreContract:
         assert isinstance(await store.optimize(), bool)
         assert await texts_of(store, "/s2.txt") == ["four"]  # still searchable after optimizing
 
-    async def test_closing_twice_is_harmless_and_a_closed_store_says_so(
+    async def test_errors_reach_callers_as_store_errors_and_closing_twice_is_harmless(
         self, store: DocumentStore
     ) -> None:
+        await index_document(store, *document("/e.txt", ["one chunk"]))
+        wrong = np.ones(DIMENSION * 2, dtype=np.float32)  # the engine refuses this vector
+        with pytest.raises(StoreError):  # translated by the backend, not the client's own type
+            await store.search(dense=wrong, sparse=None, mode="dense", filters=Filters(), limit=3)
         await store.close()
         await store.close()
         with pytest.raises(StoreError, match="closed"):
