@@ -68,7 +68,7 @@ class AsyncIndex:
 
     @classmethod
     async def open(cls, settings: Settings | None = None) -> AsyncIndex:
-        """Open the index the settings describe (default: `Settings.load()`, i.e. env + toml).
+        """Open the index the settings describe (default: `Settings.load()`: arguments, environment, settings file).
 
         Refuses an existing collection built with another model or dimension."""
         index = cls(settings or Settings.load())

@@ -30,12 +30,12 @@ class IngestLimits:
     write_group: int = _WRITE_GROUP  # documents committed together, at most
 
     @property
-    def documents_in_flight(self) -> int:
-        """Documents read but not yet written: what bounds the ingest's memory, whatever the
-        speed of the store. Enough to fill every window in flight and the next one with
-        one-chunk documents, plus a group being written: a slow store slows the run, it does
-        not let work pile up."""
-        return (self.windows_in_flight + 1) * self.window_chunks + self.write_group
+    def chunks_in_flight(self) -> int:
+        """Chunks read but not yet written (their text, then their vectors): what bounds the
+        ingest's memory, whatever the speed of the store. Enough for every window in flight,
+        the one filling and one being written: a slow store slows the run, it does not let
+        work pile up. (Files being read add at most one document per reading worker.)"""
+        return (self.windows_in_flight + 2) * self.window_chunks
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IngestLimits:

@@ -1,9 +1,9 @@
 """The ingest, wired: walk → plan → read and chunk (workers) → embed (windows) → write and commit.
 
 How each stage works lives elsewhere (`plan.py`, `workers.py`, `windows.py`, the embedder, the
-store); this module only connects them. Between the stages, the number of documents in memory
-is bounded (`IngestLimits.documents_in_flight`), so a slow store slows the run instead of
-letting work pile up. A document becomes indexed only when `DocumentStore.commit` writes its
+store); this module only connects them. Between the stages, the number of chunks in memory is
+bounded (`IngestLimits.chunks_in_flight`), so a slow store slows the run instead of letting
+work pile up. A document becomes indexed only when `DocumentStore.commit` writes its
 manifest record, after all its chunks; a crash anywhere leaves at most the documents in flight
 to redo. Whatever goes wrong reaches the caller as one `RagindexError`.
 """
@@ -36,12 +36,13 @@ from ragindex.progress import (
     ProgressCallback,
     RunState,
 )  # Progress: until cli.py imports it from ragindex.progress (integration)
+from ragindex.stages import embed_stage, write_stage
 from ragindex.store.documents import DocumentStore
 from ragindex.types import IngestReport, ManifestRecord
-from ragindex.windows import PendingDocument, TokenWindows, Window
+from ragindex.windows import PendingDocument
 from ragindex.workers import ReadingPool
 
-_QUEUE = 16  # documents handed between two stages; the real bound is documents_in_flight
+_QUEUE = 16  # documents handed between two stages; the real bound is chunks_in_flight
 
 
 @dataclass
@@ -112,7 +113,7 @@ class IngestPipeline:
             len(plan.prepare),
             started,
             self.progress,
-            documents_bound=self.limits.documents_in_flight,
+            chunks_bound=self.limits.chunks_in_flight,
             windows_bound=self.limits.windows_in_flight,
         )
         try:
@@ -200,8 +201,10 @@ class IngestPipeline:
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._prepare_all(candidates, manifest, prepared, pool, state))
-                group.create_task(self._embed_all(prepared, embedded, state))
-                group.create_task(self._write_all(embedded, state))
+                group.create_task(
+                    embed_stage(self.embedder, self.limits, prepared, embedded, state)
+                )
+                group.create_task(write_stage(self.store, self.limits, embedded, state))
         finally:
             await asyncio.to_thread(pool.close)
 
@@ -224,7 +227,6 @@ class IngestPipeline:
 
         async with asyncio.TaskGroup() as group:
             for candidate in candidates:
-                await state.documents.acquire()
                 await readers.acquire()
                 group.create_task(prepare(candidate))
         await out.put(None)
@@ -241,8 +243,10 @@ class IngestPipeline:
         try:
             result = await pool.prepare(candidate, known)
             if isinstance(result, PreparedFile):
+                # its reader's slot is held until there is room: a slow store holds back reading
+                await state.chunks.acquire(len(result.chunks))
                 await out.put(PendingDocument.of(result, self.embedder.dimension))
-                return  # the document is in flight until written
+                return  # in flight until written
             # the same bytes under a new timestamp: only the manifest record changes
             await self.store.commit([result])
             state.unchanged(source)
@@ -253,103 +257,6 @@ class IngestPipeline:
         except Exception as error:
             # a reader bug on one odd file must not end the run: it fails, loudly
             state.failed(source, f"unexpected error while reading: {type(error).__name__}: {error}")
-        state.documents.release()
-
-    async def _embed_all(
-        self,
-        source: asyncio.Queue[PendingDocument | None],
-        out: asyncio.Queue[PendingDocument | None],
-        state: RunState,
-    ) -> None:
-        windows = TokenWindows(
-            max_chunks=self.limits.window_chunks, max_tokens=self.limits.window_tokens
-        )
-        idle = asyncio.Event()  # set while no window is being embedded
-        idle.set()
-
-        async def embed(window: Window) -> None:
-            try:
-                result = await self.embedder.embed_documents(window.texts(), window.token_counts())
-                # the window's slot is held until its finished documents are handed on: a
-                # slow writer holds back the embedder, and memory stays bounded
-                for document in window.apply(result):
-                    await out.put(document)
-            finally:
-                state.windows.release()
-                if state.windows.current == 0:
-                    idle.set()
-
-        async with asyncio.TaskGroup() as group:
-
-            async def send(window: Window) -> None:
-                await state.windows.acquire()
-                idle.clear()
-                group.create_task(embed(window))
-
-            while True:
-                next_document = asyncio.ensure_future(source.get())
-                if windows.partial:
-                    # a partial window waits for more documents while the embedder is busy, and
-                    # goes out as soon as it would otherwise sit idle: full requests, no gaps
-                    became_idle = asyncio.ensure_future(idle.wait())
-                    await asyncio.wait(
-                        {next_document, became_idle}, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    became_idle.cancel()
-                    if not next_document.done() and (partial := windows.take_partial()):
-                        await send(partial)
-                document = await next_document
-                if document is None:
-                    break
-                for window in windows.add(document):
-                    await send(window)
-            if partial := windows.take_partial():
-                await send(partial)
-        await out.put(None)
-
-    async def _write_all(
-        self, source: asyncio.Queue[PendingDocument | None], state: RunState
-    ) -> None:
-        finished = False
-        while not finished:
-            # every document that is ready goes out together: one round of store calls
-            group = [await source.get()]
-            while not source.empty() and len(group) < self.limits.write_group:
-                group.append(source.get_nowait())
-            finished = group[-1] is None
-            ready: list[PendingDocument] = []
-            for document in group:
-                if document is None:
-                    continue
-                failure = document.failure()
-                if failure is None:
-                    ready.append(document)
-                    continue
-                state.failed(document.source, failure)
-                state.documents.release()
-            if ready:
-                await self._store_group(ready, state)
-
-    async def _store_group(self, documents: list[PendingDocument], state: RunState) -> None:
-        try:
-            await self.store.upsert(
-                [(document.record, document.embedded()) for document in documents]
-            )
-            await self.store.commit([document.record for document in documents])
-        except RagindexError as error:
-            # not committed, so the next run redoes these documents; the run goes on
-            for document in documents:
-                state.failed(document.source, f"not stored: {error}")
-                state.documents.release()
-            return
-        for document in documents:
-            state.indexed(
-                document.source,
-                len(document.chunks),
-                sum(chunk.tokens for chunk in document.chunks),
-                document.warnings,
-            )
-            state.documents.release()
 
 
 def _refuse_blocked(plan: Plan) -> None:

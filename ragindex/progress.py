@@ -34,21 +34,27 @@ ProgressCallback = Callable[[Progress], None]
 
 
 class Gauge:
-    """A bound on things held at once, and the most that ever were (for the report)."""
+    """A bound on things held at once, and the most that ever were (for the report). Things
+    may weigh more than one; one heavier than the whole bound waits until nothing else is held,
+    then goes alone."""
 
     def __init__(self, bound: int) -> None:
-        self._slots = asyncio.Semaphore(bound)
+        self.bound = bound
         self.current = 0
         self.peak = 0
+        self._changed = asyncio.Condition()
 
-    async def acquire(self) -> None:
-        await self._slots.acquire()
-        self.current += 1
-        self.peak = max(self.peak, self.current)
+    async def acquire(self, weight: int = 1) -> None:
+        weight = min(weight, self.bound)
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.current + weight <= self.bound)
+            self.current += weight
+            self.peak = max(self.peak, self.current)
 
-    def release(self) -> None:
-        self.current -= 1
-        self._slots.release()
+    async def release(self, weight: int = 1) -> None:
+        async with self._changed:
+            self.current -= min(weight, self.bound)
+            self._changed.notify_all()
 
 
 class RunState:
@@ -61,7 +67,7 @@ class RunState:
         started: float,
         progress: ProgressCallback | None,
         *,
-        documents_bound: int,
+        chunks_bound: int,
         windows_bound: int,
     ) -> None:
         self.report = report
@@ -69,7 +75,7 @@ class RunState:
         self.files_done = 0
         self.started = started
         self._progress = progress or (lambda _snapshot: None)
-        self.documents = Gauge(documents_bound)  # read and not yet written or given up
+        self.chunks = Gauge(chunks_bound)  # read and not yet written or given up
         self.windows = Gauge(windows_bound)  # embedding calls under way
 
     def skipped(self, source: str, reason: str) -> None:
@@ -106,5 +112,5 @@ class RunState:
         )
 
     def record_peaks(self) -> None:
-        self.report.peak_documents_in_flight = self.documents.peak
+        self.report.peak_chunks_in_flight = self.chunks.peak
         self.report.peak_windows_in_flight = self.windows.peak

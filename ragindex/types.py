@@ -150,8 +150,8 @@ class IngestReport:
     tokens: int = 0
     seconds: float = 0.0
     interrupted: bool = False
-    # the most documents and embedding windows held in memory at once (bounded by the limits)
-    peak_documents_in_flight: int = 0
+    # the most chunks and embedding windows held in memory at once (bounded by the limits)
+    peak_chunks_in_flight: int = 0
     peak_windows_in_flight: int = 0
 
     @property

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import index_held_by_another_process
 
-from ragindex import Index, Settings, StoreLockedError
+from ragindex import Index, PathError, Settings, StoreLockedError
 from ragindex.errors import CollectionMismatchError
 from ragindex.store.documents import DocumentStore
 from ragindex.store.edge import EdgeBackend
@@ -92,10 +92,9 @@ def test_ingesting_one_folder_does_not_remove_another(index: Index, corpus: Path
     assert any("/code/" in source for source in sources)
 
 
-def test_missing_path_is_reported_as_failed(index: Index, tmp_path: Path) -> None:
-    report = index.ingest([tmp_path / "nope"])
-    assert report.failed == {str(tmp_path / "nope"): "no such file or folder"}
-    assert not report.ok
+def test_missing_path_is_an_error_about_that_path(index: Index, tmp_path: Path) -> None:
+    with pytest.raises(PathError, match=f"{tmp_path / 'nope'}: no such file or folder"):
+        index.ingest([tmp_path / "nope"])
 
 
 async def test_collection_refuses_another_model_or_dimension(tmp_path: Path) -> None:

@@ -78,8 +78,8 @@ async def test_a_slow_store_slows_the_run_instead_of_filling_memory(
         )
         report = await pipeline.run([folder])
     assert len(report.indexed) == 80 and report.chunks == 80
-    assert max(store.held) <= limits.documents_in_flight  # 1-chunk documents: chunks = docs
-    assert report.peak_documents_in_flight <= limits.documents_in_flight
+    assert max(store.held) <= limits.chunks_in_flight
+    assert report.peak_chunks_in_flight <= limits.chunks_in_flight
     assert report.peak_windows_in_flight <= limits.windows_in_flight
 
 

@@ -19,7 +19,7 @@ from sglang_standin import Faults, StandIn
 
 from ragindex import Index, Settings
 from ragindex.errors import StoreError
-from ragindex.store.edge import EdgeStore
+from ragindex.store.documents import DocumentStore
 from ragindex.types import IngestReport
 
 
@@ -157,10 +157,10 @@ def test_qdrant_unreachable_at_start_is_a_clear_error(tmp_path: Path, folder: Pa
 def test_a_store_write_failing_mid_run_commits_nothing_of_it_and_the_next_run_redoes_it(
     tmp_path: Path, folder: Path, expected: dict[str, object], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_upsert = EdgeStore.upsert
+    real_upsert = DocumentStore.upsert
     calls = 0
 
-    async def failing_upsert(self: EdgeStore, documents: list[Any]) -> None:
+    async def failing_upsert(self: DocumentStore, documents: list[Any]) -> None:
         nonlocal calls
         calls += 1
         if calls == 2:
@@ -171,12 +171,12 @@ def test_a_store_write_failing_mid_run_commits_nothing_of_it_and_the_next_run_re
 
     with StandIn() as server:
         settings = settings_for(tmp_path, server.url)
-        monkeypatch.setattr(EdgeStore, "upsert", failing_upsert)
+        monkeypatch.setattr(DocumentStore, "upsert", failing_upsert)
         report, _ = ingest(settings, folder)
         assert report.failed and all(
             reason.startswith("not stored: ") for reason in report.failed.values()
         )
-        monkeypatch.setattr(EdgeStore, "upsert", real_upsert)
+        monkeypatch.setattr(DocumentStore, "upsert", real_upsert)
         with Index.open(settings) as index:
             committed = {record.source for record in index.documents()}
         assert not set(report.failed) & committed
