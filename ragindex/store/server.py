@@ -31,6 +31,7 @@ from ragindex.store.points import (
     PointFilter,
     PointId,
     PointQuery,
+    Prefetch,
     Record,
     ScoredRecord,
 )
@@ -118,13 +119,15 @@ class QdrantClientBackend:
         if not create:
             return False
         try:
-            await self.client.create_collection(
-                name, shard_number=self.shards, replication_factor=self.replicas, **config
+            await self._call(
+                self.client.create_collection(
+                    name, shard_number=self.shards, replication_factor=self.replicas, **config
+                )
             )
-        except Exception as error:
+        except StoreError:
             # another process may have created it a moment ago: that is what we wanted
             if not await self._call(self.client.collection_exists(name)):
-                await self._call(_raise(error))
+                raise
         if collection == "chunks":
             for field in schema.KEYWORD_FIELDS:  # before any point: indexes built as they come
                 await self._call(
@@ -184,11 +187,7 @@ class QdrantClientBackend:
         return counted.count
 
     async def query(self, query: PointQuery) -> list[ScoredRecord]:
-        prefetches = [
-            models.Prefetch(query=vector, using=using, filter=_filter(p.filter), limit=p.limit)
-            for p in query.prefetches
-            for vector, using in (_nearest(p.nearest),)
-        ]
+        prefetches = [_prefetch(prefetch) for prefetch in query.prefetches]
         if query.fusion is not None:
             scoring, using = _fusion(query.fusion), None
         else:
@@ -218,10 +217,6 @@ class QdrantClientBackend:
 
     async def close(self) -> None:
         await self._call(self.client.close())
-
-
-async def _raise(error: Exception) -> None:
-    raise error
 
 
 def _point(point: Point, collection: Collection) -> models.PointStruct:
@@ -269,6 +264,13 @@ def _nearest(nearest: Nearest | None) -> tuple[Any, str]:
         return nearest.vector, schema.DENSE
     sparse = models.SparseVector(indices=nearest.vector.indices, values=nearest.vector.values)
     return sparse, schema.SPARSE
+
+
+def _prefetch(prefetch: Prefetch) -> models.Prefetch:
+    vector, using = _nearest(prefetch.nearest)
+    return models.Prefetch(
+        query=vector, using=using, filter=_filter(prefetch.filter), limit=prefetch.limit
+    )
 
 
 def _fusion(fusion: Fusion) -> models.Query:
