@@ -78,7 +78,10 @@ def test_ragindex_settings_in_the_compose_file_exist() -> None:
     for variable in environment:
         assert variable.startswith("RAGINDEX_")
         assert variable.removeprefix("RAGINDEX_").lower() in Settings.model_fields, variable
-    assert compose()["services"]["ingest"]["environment"] == environment
+    # the page shares the ingest job's settings, and may index only the folder that job reads
+    page_only = {"RAGINDEX_UI_INGEST_ROOTS": "/documents"}
+    assert compose()["services"]["ingest"]["environment"] | page_only == environment
+    assert "${DOCUMENTS:-./corpora}:/documents:ro" in compose()["services"]["ui"]["volumes"]
 
 
 def test_required_variables_have_an_example() -> None:

@@ -1,4 +1,4 @@
-"""ragindex's search page: `streamlit run ui/app.py` (settings from RAGINDEX_* / ragindex.toml).
+"""ragindex's search page: `streamlit run ui/app.py` (settings: RAGINDEX_*, the settings file).
 
 It uses the public `ragindex` API only. Indexed documents are untrusted: their text, file names
 and paths are shown with `st.text` / `st.code`, which render literally, never as Markdown or
