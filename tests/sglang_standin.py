@@ -87,9 +87,14 @@ class StandIn:
     # vanish on this embeddings request, counted since creation (so for good: a restarted
     # server dies again on its next one)
     die_after: int | None = None
+    # answer this many embeddings requests, then hold every later one until `release()`: a
+    # run is caught part-way whatever the machine's load, as a server stuck on a long batch is
+    hold_after: int | None = None
 
     def __post_init__(self) -> None:
         self.requests: list[dict[str, Any]] = []  # every embeddings body received, in order
+        self.held = 0  # requests waiting for `release()`
+        self._released: asyncio.Event | None = None
         self.request_times: list[float] = []
         self.busy_seconds = 0.0
         self.batches = 0
@@ -127,6 +132,12 @@ class StandIn:
         if self._thread is not None:
             self._thread.join(10)
         self._loop = None
+
+    def release(self) -> None:
+        """Let the requests held by `hold_after` through, and every later one."""
+        loop, released = self._loop, self._released
+        if loop is not None and released is not None:
+            loop.call_soon_threadsafe(released.set)
 
     @property
     def running(self) -> bool:
@@ -166,6 +177,7 @@ class StandIn:
 
         async def serve() -> None:
             self._queue = asyncio.Queue()
+            self._released = asyncio.Event()
             self._writers = set()  # those of a previous life were dropped with it
             self._server = await asyncio.start_server(self._connection, "127.0.0.1", port)
             self.port = self._server.sockets[0].getsockname()[1]
@@ -337,6 +349,10 @@ class StandIn:
 
     async def _embeddings(self, request: dict[str, Any], writer: asyncio.StreamWriter) -> bool:
         self.requests.append(request)
+        if self.hold_after is not None and len(self.requests) > self.hold_after:
+            assert self._released is not None
+            self.held += 1
+            await self._released.wait()
         self.request_times.append(time.monotonic())
         if self.die_after is not None and len(self.requests) >= self.die_after:
             self._halt(asyncio.get_running_loop())
