@@ -2,11 +2,11 @@
 
 A backend owns two collections: "chunks" (a named dense vector `schema.DENSE` with cosine
 distance, a sparse vector `schema.SPARSE` with Qdrant's IDF modifier, a keyword payload index on
-each of `schema.KEYWORD_FIELDS`) and "manifest" (marker points: payload only, a one-dimensional
-vector where the engine needs one). It translates the neutral points, filters and queries of
-`ragindex.store.points` into its client's types, and its client's errors into `StoreError` (or
-`StoreLockedError`) in one place. It knows nothing of documents, commits or recovery: that is
-`DocumentStore`, written once above every backend.
+each of `schema.KEYWORD_FIELDS`) and "manifest" (marker points: a payload, and the vector
+`schema.MARKER` of one dimension where the engine needs a vector). It translates the neutral
+points, filters and queries of `ragindex.store.points` into its client's types, and its client's
+errors into `StoreError` (or `StoreLockedError`) in one place. It knows nothing of documents,
+commits or recovery: that is `DocumentStore`, written once above every backend.
 
 Every write returns only once it is acknowledged: applied and durable as far as the engine can
 say (a server: `wait=True` with strong ordering, so that a replicated cluster has applied it
