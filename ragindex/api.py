@@ -68,7 +68,8 @@ class AsyncIndex:
 
     @classmethod
     async def open(cls, settings: Settings | None = None) -> AsyncIndex:
-        """Open the index the settings describe (default: `Settings.load()`: arguments, environment, settings file).
+        """Open the index the settings describe (default: `Settings.load()`: the environment and
+        the settings file).
 
         Refuses an existing collection built with another model or dimension."""
         index = cls(settings or Settings.load())

@@ -126,7 +126,8 @@ def test_every_hostile_file_is_indexed_or_skipped_with_a_reason(
     with Index.open(settings) as index:
         report = index.ingest([root])
         indexed = {record.source for record in index.documents()}
-        outcomes = {name: outcome_of(name, indexed, report) for name in expected}
+        # portable sources carry their root's name
+        outcomes = {name: outcome_of(f"hostile/{name}", indexed, report) for name in expected}
         wrong = {
             name: outcome
             for name, outcome in outcomes.items()
@@ -134,18 +135,21 @@ def test_every_hostile_file_is_indexed_or_skipped_with_a_reason(
         }
         assert not wrong, f"unexpected outcomes: {wrong}\nskipped: {report.skipped}"
         assert not report.failed, report.failed
-        assert report.skipped["huge-line.txt"].startswith("larger than")
-        assert "symlink" in report.skipped["outside"]
+        assert report.skipped["hostile/huge-line.txt"].startswith("larger than")
+        assert "symlink" in report.skipped["hostile/outside"]
         # the symlink loop is walked once, not forever, and nothing outside the root came in
-        assert not any(source.startswith(("loop/again/again", "outside/")) for source in indexed)
+        assert not any(
+            source.startswith(("hostile/loop/again/again", "hostile/outside/"))
+            for source in indexed
+        )
 
         # the hostile Markdown is indexed as the text it is
         hits = index.search("ferns", k=3, mode="sparse")
-        assert hits[0].source == "hostile.md"
+        assert hits[0].source == "hostile/hostile.md"
         assert "<script>document.title = 'pwned'</script>" in hits[0].text
         # every indexed name can be searched and shown, odd bytes and newlines included
         names = {hit.source for hit in index.search("file whose name", k=10, mode="sparse")}
-        assert {"newline\nin-name.md", "caf\\xe9-latin1-name.md"} <= names
+        assert {"hostile/newline\nin-name.md", "hostile/caf\\xe9-latin1-name.md"} <= names
 
         again = index.ingest([root])
         assert again.indexed == [] and not again.failed, "a re-run must not redo anything"
@@ -163,5 +167,5 @@ def test_a_file_that_takes_too_long_is_stopped_and_the_rest_indexed(tmp_path: Pa
     )
     with Index.open(settings) as index:
         report = index.ingest([root])
-        assert "took longer than" in report.skipped["huge-line.txt"], report.skipped
+        assert "took longer than" in report.skipped["slow/huge-line.txt"], report.skipped
         assert len(report.indexed) == 8 and not report.failed
