@@ -185,3 +185,20 @@ async def test_a_failed_chunk_write_raises_a_store_error_and_commits_nothing(
     assert await store.recover() == ["/full.txt"]  # the next run cleans up
     assert (await store.stats()).chunks == 0
     await store.close()
+
+
+async def test_chunk_batches_go_out_several_at_a_time(
+    recorded: tuple[DocumentStore, RecordingBackend],
+) -> None:
+    """Bulk speed on a server comes from batches in flight together, each acknowledged: a
+    writer that awaited one batch before sending the next would pass every other test."""
+    store, recording = recorded
+    store.write_batch, store.writes_in_flight = 8, 4
+    await store.upsert([document("/bulk.txt", [f"bulk {i}" for i in range(64)])])
+    chunk_writes = [w for w in recording.writes if w.collection == "chunks"]
+    assert len(chunk_writes) == 8
+    most_at_once = max(
+        sum(1 for other in chunk_writes if other.sent <= w.sent < (other.acknowledged or 0))
+        for w in chunk_writes
+    )
+    assert most_at_once == store.writes_in_flight
