@@ -5,7 +5,7 @@
 
 Store part: collections of synthetic chunks (random unit vectors of --dim dimensions, sparse
 vectors of 20-40 Zipf-distributed terms, ~500 characters of payload text; 10 chunks a
-document, spread over 9 languages and 3 kinds) are written through the `Store` protocol, as
+document, spread over 9 languages and 3 kinds) are written through the `DocumentStore`, as
 an ingest would, then searched with random queries: dense, sparse and hybrid, with no filter,
 with `kind=code` (1 in 3 chunks) and with `language=de` (1 in 9). The figures are the store's
 alone: query vectors are made before the clock starts. Qdrant Edge builds its HNSW index
@@ -41,9 +41,9 @@ from qdrant_client import AsyncQdrantClient
 
 from ragindex import Index, Settings, sparse
 from ragindex.embedding.local import MODEL_NAME, LocalEmbedder
-from ragindex.store.base import Store
-from ragindex.store.edge import EdgeStore
-from ragindex.store.server import QdrantServerStore
+from ragindex.store.documents import DocumentStore
+from ragindex.store.edge import EdgeBackend
+from ragindex.store.server import QdrantClientBackend
 from ragindex.types import (
     Chunk,
     CollectionSpec,
@@ -88,7 +88,7 @@ def sparse_vector(rng: np.random.Generator, terms: int) -> SparseVector:
 
 
 # --- building a collection ------------------------------------------------------------------
-async def fill(store: Store, size: int, dim: int, seed: int = 0) -> float:
+async def fill(store: DocumentStore, size: int, dim: int, seed: int = 0) -> float:
     """Write `size` synthetic chunks as an ingest would (upsert, then commit); seconds taken."""
     rng = np.random.default_rng(seed)
     started = time.perf_counter()
@@ -120,7 +120,7 @@ async def fill(store: Store, size: int, dim: int, seed: int = 0) -> float:
 
 # --- timing searches --------------------------------------------------------------------------
 async def time_searches(
-    store: Store, dim: int, queries: int, seed: int = 1
+    store: DocumentStore, dim: int, queries: int, seed: int = 1
 ) -> dict[str, dict[str, float]]:
     rng = np.random.default_rng(seed)
     dense_queries = unit_rows(rng, queries, dim)
@@ -150,13 +150,12 @@ async def time_searches(
     return figures
 
 
-def make_store(kind: str, folder: Path, collection: str) -> Store:
+def make_store(kind: str, folder: Path, collection: str) -> DocumentStore:
     if kind == "edge":
-        return EdgeStore(folder, collection)
+        return DocumentStore(EdgeBackend(folder, collection))
     path = str(folder / "qdrant-local")
-    return QdrantServerStore(
-        AsyncQdrantClient(path=path), collection, location=path, abandoned_after_s=0
-    )
+    backend = QdrantClientBackend(AsyncQdrantClient(path=path), collection, location=path)
+    return DocumentStore(backend, abandoned_after_s=0)
 
 
 async def measure_store(
@@ -164,7 +163,7 @@ async def measure_store(
 ) -> dict[str, Any]:
     spec = CollectionSpec(model=MODEL_NAME, dimension=dim, sparse_scheme=sparse.SCHEME)
     store = make_store(kind, folder, "ragindex")
-    await store.open(spec)
+    await store.create_or_check(spec)
     fill_s = await fill(store, size, dim)
     started = time.perf_counter()
     if build_index:

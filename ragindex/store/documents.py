@@ -102,13 +102,6 @@ class DocumentStore:
             self._spec = recorded
         return recorded
 
-    async def open(self, spec: CollectionSpec | None) -> CollectionSpec | None:
-        """Deprecated, removed once the callers use `create_or_check` and `peek`."""
-        if spec is None:
-            return await self.peek()
-        await self.create_or_check(spec)
-        return spec
-
     async def _recorded_spec(self) -> CollectionSpec | None:
         found = await self.backend.retrieve("manifest", [str(schema.COLLECTION_RECORD_ID)])
         return schema.spec_from_payload(found[0].payload) if found else None

@@ -138,7 +138,6 @@ class StoreContract:
         assert await store.peek() == SPEC  # the record is intact, and so is the data
         assert await texts_of(store, "/kept.txt") == ["kept across a refusal"]
         await store.create_or_check(SPEC)  # the same spec again: accepted
-        assert await store.open(None) == SPEC  # the transitional delegate (deprecated)
 
     # --- writing ----------------------------------------------------------------------------
     async def test_every_chunk_is_stored_exactly_once(self, store: DocumentStore) -> None:
