@@ -9,7 +9,9 @@ from pathlib import Path
 
 from ragindex import Index, Settings
 from ragindex.discovery import Candidate, Discovery
-from ragindex.preparing import make_executor
+from ragindex.chunking import ChunkingPolicy
+from ragindex.preparing import PrepareSpec
+from ragindex.workers import ReadingPool
 
 
 def big_folder(root: Path, files: int) -> Path:
@@ -26,14 +28,14 @@ def test_large_ingests_use_processes_small_ones_threads(tmp_path: Path) -> None:
     folder = big_folder(tmp_path / "big", 80)
     discovery = Discovery(max_bytes=10**6, excludes=[], follow_symlinks=False, portable=False)
     candidates = [c for c in discovery.walk(folder) if isinstance(c, Candidate)]
-    large = make_executor(candidates, 2, private=str(tmp_path / "store"))
-    small = make_executor(candidates[:5], 2, private=str(tmp_path / "store"))
+    spec = PrepareSpec("use-m3-sentencepiece", ChunkingPolicy(256, 32, 1024), max_pdf_pages=10, file_timeout_s=30)
+    large = ReadingPool(spec, candidates, 2, private=str(tmp_path / "store"))
+    small = ReadingPool(spec, candidates[:5], 2, private=str(tmp_path / "store"))
     try:
-        assert type(large).__name__ == "ProcessPoolExecutor"
-        assert type(small).__name__ == "ThreadPoolExecutor"
+        assert large.processes and not small.processes
     finally:
-        large.shutdown()
-        small.shutdown()
+        large.close()
+        small.close()
 
 
 def test_a_script_without_a_main_guard_can_ingest_a_large_folder(tmp_path: Path) -> None:

@@ -18,8 +18,8 @@ from ragindex.embedding.wire import (
     Capability,
     Retryable,
     WireFormat,
-    describe,
     raw_vector,
+    unreachable,
 )
 from ragindex.errors import ConfigError, EmbeddingError
 
@@ -54,11 +54,7 @@ async def _probe_once(client: httpx.AsyncClient, wire: WireFormat, url: str) -> 
     try:
         response = await client.get(f"{url}/models")
     except (httpx.ConnectError, httpx.ConnectTimeout) as error:
-        raise Retryable(
-            "connect",
-            f"cannot reach the embedding server at {url} ({describe(error)}); is it running, "
-            "and is RAGINDEX_EMBED_URL right?",
-        ) from None
+        raise unreachable(url, error) from None
     except httpx.TransportError as error:
         raise Retryable(
             "disconnect", f"the embedding server at {url} dropped the connection"

@@ -70,11 +70,7 @@ class WireFormat:
         # a connect timeout is an unreachable host, not a slow server: it must take the replica
         # out like a refused connection, so it is caught before the other timeouts
         except (httpx.ConnectError, httpx.ConnectTimeout) as error:
-            raise Retryable(
-                "connect",
-                f"cannot reach the embedding server at {url} ({describe(error)}); is it "
-                "running, and is RAGINDEX_EMBED_URL right?",
-            ) from None
+            raise unreachable(url, error) from None
         except httpx.TimeoutException as error:
             raise Retryable("timeout", describe(error), overload=True) from None
         except httpx.TransportError as error:  # cut connections, protocol errors
@@ -174,6 +170,15 @@ def error_message(response: httpx.Response) -> str:
             if key in body:
                 return str(body[key])
     return str(body)[:300]
+
+
+def unreachable(url: str, error: httpx.HTTPError) -> Retryable:
+    """A refused connection or a connect timeout: the host is not there (the replica is out)."""
+    return Retryable(
+        "connect",
+        f"cannot reach the embedding server at {url} ({describe(error)}); is it running, and is "
+        "RAGINDEX_EMBED_URL right?",
+    )
 
 
 def describe(error: httpx.HTTPError) -> str:
