@@ -8,8 +8,8 @@ import textwrap
 from pathlib import Path
 
 from ragindex import Index, Settings
-from ragindex.discovery import Candidate, Discovery
 from ragindex.chunking import ChunkingPolicy
+from ragindex.discovery import Candidate, Discovery
 from ragindex.preparing import PrepareSpec
 from ragindex.workers import ReadingPool
 
@@ -28,7 +28,9 @@ def test_large_ingests_use_processes_small_ones_threads(tmp_path: Path) -> None:
     folder = big_folder(tmp_path / "big", 80)
     discovery = Discovery(max_bytes=10**6, excludes=[], follow_symlinks=False, portable=False)
     candidates = [c for c in discovery.walk(folder) if isinstance(c, Candidate)]
-    spec = PrepareSpec("use-m3-sentencepiece", ChunkingPolicy(256, 32, 1024), max_pdf_pages=10, file_timeout_s=30)
+    spec = PrepareSpec(
+        "use-m3-sentencepiece", ChunkingPolicy(256, 32, 1024), max_pdf_pages=10, file_timeout_s=30
+    )
     large = ReadingPool(spec, candidates, 2, private=str(tmp_path / "store"))
     small = ReadingPool(spec, candidates[:5], 2, private=str(tmp_path / "store"))
     try:
