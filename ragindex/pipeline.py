@@ -105,6 +105,7 @@ class IngestPipeline:
         report = IngestReport(recovered=await self.store.recover())
         if report.recovered:  # their records are gone now: they are prepared again
             manifest = await self.store.manifest()
+            # the removals were checked above, against what the index held before recovery
             plan = self._plan(walk, manifest, prune=True)
         report.skipped.update(walk.skipped)
         report.unchanged, report.kept = plan.unchanged, plan.kept
@@ -180,8 +181,10 @@ class IngestPipeline:
             if not work.done():
                 work.cancel()
                 state.report.interrupted = True
-                with contextlib.suppress(asyncio.CancelledError):
-                    await work
+                await asyncio.wait({work})
+                if not work.cancelled():
+                    # stopped on purpose: what a stage raised while stopping adds nothing
+                    work.exception()
         if state.report.interrupted:
             return False
         error = work.exception()
