@@ -39,25 +39,22 @@ class IngestLimits:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IngestLimits:
-        common = {
-            "max_pdf_pages": settings.pdf_max_pages,
-            "file_timeout_s": settings.file_timeout_s,
-            "prepare_workers": settings.prepare_workers or default_workers(),
-        }
-        if not settings.embed_urls:
-            return cls(
-                window_chunks=_LOCAL_WINDOW_CHUNKS,
-                window_tokens=_LOCAL_WINDOW_TOKENS,
-                windows_in_flight=_LOCAL_WINDOWS_IN_FLIGHT,
-                **common,  # type: ignore[arg-type]
-            )
-        return cls(
-            window_chunks=settings.embed_max_inputs * _REQUESTS_PER_WINDOW,
-            window_tokens=settings.embed_batch_tokens * _REQUESTS_PER_WINDOW,
+        if settings.embed_urls:
+            window_chunks = settings.embed_max_inputs * _REQUESTS_PER_WINDOW
+            window_tokens = settings.embed_batch_tokens * _REQUESTS_PER_WINDOW
             # each window fans out to about that many requests: this many windows fill the
             # server's concurrency limit
-            windows_in_flight=max(
+            windows_in_flight = max(
                 _REQUESTS_PER_WINDOW, settings.embed_max_concurrency // _REQUESTS_PER_WINDOW
-            ),
-            **common,  # type: ignore[arg-type]
+            )
+        else:
+            window_chunks, window_tokens = _LOCAL_WINDOW_CHUNKS, _LOCAL_WINDOW_TOKENS
+            windows_in_flight = _LOCAL_WINDOWS_IN_FLIGHT
+        return cls(
+            max_pdf_pages=settings.pdf_max_pages,
+            file_timeout_s=settings.file_timeout_s,
+            prepare_workers=settings.prepare_workers or default_workers(),
+            window_chunks=window_chunks,
+            window_tokens=window_tokens,
+            windows_in_flight=windows_in_flight,
         )
