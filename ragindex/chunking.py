@@ -70,6 +70,11 @@ _PROSE_SEPARATORS = [
 ]
 
 
+# a numbered part's label: "slide 3", "Sales row 12", "chapter 2: The Harbour" (the title is
+# left out of a run: "chapters 2–3")
+_NUMBERED = re.compile(r"^(.*[^\W\d]) (\d+)(?:: .*)?$", re.DOTALL)
+
+
 @dataclass(frozen=True, slots=True)
 class ChunkingPolicy:
     chunk_tokens: int
@@ -124,6 +129,7 @@ class Chunker:
         text = document.text
         newline_offsets = [match.start() for match in re.finditer("\n", text)]
         page_starts = [page.start for page in document.pages]
+        labelled = any(page.label for page in document.pages)
         structure = markdown_structure(text) if document.format == "markdown" else None
         headings = _heading_index(structure) if structure else None
         chunks: list[Chunk] = []
@@ -148,10 +154,11 @@ class Chunker:
                     line_end=bisect.bisect_right(newline_offsets, max(start, end - 1) - 1) + 1,
                     page=(
                         document.pages[bisect.bisect_right(page_starts, start) - 1].number
-                        if document.pages
+                        if document.pages and not labelled
                         else None
                     ),
                     heading=_heading_at(headings, start) if headings else None,
+                    location=_location(document, page_starts, start, end) if labelled else None,
                 )
             )
         return chunks
@@ -162,10 +169,13 @@ class Chunker:
         """Split text with its character offset; over-long pieces are cut to the context.
 
         A PDF is split page by page, so that every chunk cites exactly one page; Markdown into
-        runs of whole blocks (`_markdown_segments`)."""
+        runs of whole blocks (`_markdown_segments`); labelled parts (slides, rows, cells) into
+        runs of whole parts (`_labelled_segments`)."""
         text = document.text
         if structure is not None:
             bounds = self._markdown_segments(text, structure)
+        elif any(page.label for page in document.pages):
+            bounds = self._labelled_segments(document)
         else:
             bounds = [page.start for page in document.pages] or [0]
         for segment_start, segment_end in zip(bounds, [*bounds[1:], len(text)], strict=True):
@@ -200,6 +210,27 @@ class Chunker:
                 bounds.append(start)
                 filled = 0
             filled += size
+        return bounds
+
+    def _labelled_segments(self, document: Document) -> list[int]:
+        """Where a document of labelled parts is cut: a slide, a row or a notebook cell is
+        mostly far smaller than a chunk, so whole parts are packed together until the next one
+        would not fit, or until the next part is in another series (a sheet's rows after
+        another sheet's); a part longer than a chunk is split further, as prose."""
+        text, pages = document.text, document.pages
+        ends = [*(page.start for page in pages[1:]), len(text)]
+        bounds = [0]
+        filled = 0
+        series: str | None = None
+        for page, end in zip(pages, ends, strict=True):
+            size = self._count(text[page.start : end])
+            numbered = _NUMBERED.match(page.label or "")
+            new_series = filled and numbered is not None and numbered[1] != series
+            if filled and (new_series or filled + size > self.policy.chunk_tokens):
+                bounds.append(page.start)
+                filled = 0
+            filled += size
+            series = numbered[1] if numbered else None
         return bounds
 
     def _within_context(self, piece: str, offset: int) -> Iterator[tuple[str, int, int]]:
@@ -248,6 +279,18 @@ def _place(segment: str, pieces: list[str]) -> list[int]:
         starts.append(start)
         previous_start, previous_end = start, start + len(piece)
     return starts
+
+
+def _location(document: Document, page_starts: list[int], start: int, end: int) -> str | None:
+    """The labels of the parts a chunk spans: "slide 3", or "slides 3–4" for a run."""
+    first = document.pages[max(bisect.bisect_right(page_starts, start) - 1, 0)].label
+    last = document.pages[max(bisect.bisect_right(page_starts, max(start, end - 1)) - 1, 0)].label
+    if first is None or last is None or first == last:
+        return first or last
+    numbered_first, numbered_last = _NUMBERED.match(first), _NUMBERED.match(last)
+    if numbered_first and numbered_last and numbered_first[1] == numbered_last[1]:
+        return f"{numbered_first[1]}s {numbered_first[2]}–{numbered_last[2]}"
+    return f"{first} – {last}"
 
 
 def _heading_index(structure: MarkdownStructure) -> tuple[list[int], list[str]]:

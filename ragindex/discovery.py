@@ -294,7 +294,7 @@ class Discovery:
             if path.is_symlink() and error.errno in (errno.ENOENT, errno.ELOOP):
                 return Skipped(path, source, "broken symlink")
             return Skipped(path, source, _os_reason(error), _is_unreadable(error))
-        if file_type.reader != "pdf" and looks_binary(head):
+        if not file_type.binary and looks_binary(head):
             return Skipped(path, source, "binary content")
         return Candidate(path, source, file_type, info.st_size, info.st_mtime)
 

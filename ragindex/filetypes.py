@@ -78,12 +78,27 @@ TEXT_EXTENSIONS = {
 TEXT_FILENAMES = {"README", "LICENSE", "COPYING", "AUTHORS", "CHANGELOG", "NOTICE", "INSTALL"}
 HTML_EXTENSIONS = {".html", ".htm", ".xhtml"}
 PDF_EXTENSIONS = {".pdf"}
+# formats whose reader is named after them; all but notebooks are zip containers
+DOCUMENT_EXTENSIONS = {
+    ".docx": "docx",
+    ".pptx": "pptx",
+    ".xlsx": "xlsx",
+    ".odt": "odt",
+    ".epub": "epub",
+    ".ipynb": "ipynb",
+}
+_BINARY_READERS = {"pdf", "docx", "pptx", "xlsx", "odt", "epub"}
 
 
 @dataclass(frozen=True, slots=True)
 class FileType:
-    reader: str  # text | code | html | pdf
-    format: str  # plain, markdown, rst, html, pdf, or the programming language
+    reader: str  # text | code | html | pdf | docx | pptx | xlsx | odt | epub | ipynb
+    format: str  # plain, markdown, rst, html, pdf, docx…, or the programming language
+
+    @property
+    def binary(self) -> bool:
+        """Read from bytes by its own reader: NUL bytes in it are no sign of a wrong type."""
+        return self.reader in _BINARY_READERS
 
 
 def file_type_of(path: Path) -> FileType | None:
@@ -99,6 +114,8 @@ def file_type_of(path: Path) -> FileType | None:
         return FileType("html", "html")
     if suffix in PDF_EXTENSIONS:
         return FileType("pdf", "pdf")
+    if suffix in DOCUMENT_EXTENSIONS:
+        return FileType(DOCUMENT_EXTENSIONS[suffix], DOCUMENT_EXTENSIONS[suffix])
     if path.stem.upper() in TEXT_FILENAMES and suffix in ("", ".txt"):
         return FileType("text", "plain")
     return None

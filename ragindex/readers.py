@@ -1,5 +1,6 @@
 """Read one file into a `Document`: decode text, HTML to its visible text (`htmltext.py`), PDF
-pages (`pdftext.py`).
+pages (`pdftext.py`), office documents, spreadsheets, e-books and notebooks by labelled part
+(`officetext.py`, `sheettext.py`, `ebooktext.py`, `notebooktext.py`).
 
 Every failure becomes a `SourceError` whose message is the reason the user sees; the pipeline
 reports it and goes on with the next file.
@@ -9,12 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 
+from ragindex.archives import DEFAULT_MAX_UNPACKED_BYTES
 from ragindex.discovery import Candidate
+from ragindex.ebooktext import epub_text
 from ragindex.errors import SourceError
 from ragindex.htmltext import html_text
 from ragindex.language import detect_language
+from ragindex.notebooktext import ipynb_text
+from ragindex.officetext import docx_text, odt_text, pptx_text
 from ragindex.pdftext import pdf_text
+from ragindex.sections import ReadResult
+from ragindex.sheettext import xlsx_text
 from ragindex.types import Document, Kind, Page
 
 __all__ = [
@@ -29,11 +37,21 @@ __all__ = [
 # The reading recipe: bump it whenever the text a reader gives for the same bytes changes, so
 # that documents indexed by an older reader are prepared again.
 # 2: HTML through inscriptis (navigation, banners and asides left out), PDF partial-read warnings
-READER_VERSION = "2"
+# 3: .docx, .pptx, .xlsx, .odt, .epub and .ipynb, with the location of each part
+READER_VERSION = "3"
 
 _ANSI_ESCAPES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SINGLE_BYTE_LATIN = re.compile(r"^(cp125[0-8]|iso8859_(1|2|3|4|9|10|13|14|15|16)|latin_1|mac_)")
+# FileType.reader -> the reader of a format made of labelled parts (slides, rows, cells...)
+_PART_READERS: dict[str, Callable[..., ReadResult]] = {
+    "docx": docx_text,
+    "pptx": pptx_text,
+    "xlsx": xlsx_text,
+    "odt": odt_text,
+    "epub": epub_text,
+    "ipynb": ipynb_text,
+}
 
 
 def read_bytes(candidate: Candidate) -> bytes:
@@ -44,10 +62,15 @@ def read_bytes(candidate: Candidate) -> bytes:
 
 
 def read_document(
-    candidate: Candidate, data: bytes, *, max_pdf_pages: int, timeout_s: float
+    candidate: Candidate,
+    data: bytes,
+    *,
+    max_pdf_pages: int,
+    timeout_s: float,
+    max_unpacked_bytes: int = DEFAULT_MAX_UNPACKED_BYTES,
 ) -> Document:
     """Decode one file's bytes into a `Document`. Raises `SourceError` with the reason it could
-    not be read."""
+    not be read. `max_unpacked_bytes` bounds what a zip-based format may inflate to."""
     sha256 = hashlib.sha256(data).hexdigest()
     file_type = candidate.file_type
     pages: tuple[Page, ...] = ()
@@ -56,6 +79,12 @@ def read_document(
     if file_type.reader == "pdf":
         text, pages, warnings = pdf_text(data, max_pages=max_pdf_pages, timeout_s=timeout_s)
         kind = "pdf"
+    elif file_type.reader in _PART_READERS:
+        read = _PART_READERS[file_type.reader]
+        text, pages, warnings = read(
+            data, timeout_s=timeout_s, max_unpacked_bytes=max_unpacked_bytes
+        )
+        kind = "text"
     elif file_type.reader == "html":
         # control characters out first: the HTML parser refuses some of them outright
         text, kind = html_text(clean_text(decode_text(data))), "text"

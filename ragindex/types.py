@@ -15,10 +15,14 @@ FloatArray = npt.NDArray[np.float32]
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """One page of a paged document (PDF): its number (1-based) and where it starts in the text."""
+    """One page of a paged document (PDF): its number (1-based) and where it starts in the text.
+
+    Other formats' parts carry a label that tells a user where to look ("slide 3", "Sales row
+    12", "chapter 2: The Harbour", "cell 7"): a chunk may then span several parts."""
 
     number: int
     start: int
+    label: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,8 @@ class Chunk:
     line_end: int
     page: int | None = None
     heading: str | None = None
+    # where the chunk is in a slide deck, workbook, e-book or notebook ("slides 3–4")
+    location: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +125,7 @@ class Hit:
     line_end: int
     page: int | None = None
     heading: str | None = None
+    location: str | None = None  # "slide 3", "Sales rows 2–40", "chapter 2: …", "cells 4–7"
     # the query's sparse terms found in this chunk's text (stopwords left out)
     matched_terms: tuple[str, ...] = ()
 

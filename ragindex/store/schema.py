@@ -76,6 +76,7 @@ def chunk_payload(record: ManifestRecord, chunk: Chunk) -> dict[str, Any]:
         "line_end": chunk.line_end,
         "page": chunk.page,
         "heading": chunk.heading,
+        "location": chunk.location,
     }
 
 
@@ -106,6 +107,7 @@ def hit_from_payload(score: float, payload: dict[str, Any]) -> Hit:
         line_end=int(payload.get("line_end", 0)),
         page=payload.get("page"),
         heading=payload.get("heading"),
+        location=payload.get("location"),  # absent in chunks written before locations
     )
 
 
