@@ -33,6 +33,7 @@ from ragindex.types import (
     ManifestRecord,
     SearchMode,
 )
+from ragindex.upkeep import AsyncUpkeep, Upkeep
 
 T = TypeVar("T")
 FiltersLike = Filters | Mapping[str, str | None] | None
@@ -40,7 +41,7 @@ PathsLike = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
 _FILTER_KEYS = ("language", "kind", "path", "path_prefix")
 
 
-class AsyncIndex:
+class AsyncIndex(AsyncUpkeep):
     """One index: a store and an embedder, opened once and shared by every call."""
 
     def __init__(self, settings: Settings) -> None:
@@ -218,7 +219,7 @@ class AsyncIndex:
         return Filters(language=filters.language, kind=filters.kind, path_prefix=prefix)
 
 
-class Index:
+class Index(Upkeep):
     """The synchronous face of `AsyncIndex`, for scripts, notebooks, the CLI and the UI.
 
     It runs the async core on a private event loop in a background thread, so it can be used

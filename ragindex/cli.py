@@ -290,6 +290,9 @@ def optimize(
     out.print("optimized" if changed else "already optimal")
 
 
+from ragindex import cli_commands  # noqa: E402, F401  (registers watch, documents, remove)
+
+
 def main() -> None:
     app()
 

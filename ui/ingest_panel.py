@@ -25,6 +25,7 @@ _NOTICE = "ingest_notice"  # ("refused" | "busy", message): the answer to this v
 
 
 def ingest_panel(index: Index, runner: IngestRunner) -> None:
+    watcher_notice(index)
     roots = index.settings.ui_ingest_roots
     if not roots:
         return
@@ -86,6 +87,24 @@ def live_panel(runner: IngestRunner, roots: Sequence[Path]) -> None:
         show_outcome(last)
         if st.session_state.get(_SEEN) != last.number:
             st.rerun()  # a run ended since this page was drawn in full: refresh the counts
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def watcher_notice(index: Index) -> None:
+    """A watcher in this process (`Index.watch`) keeps folders in step with the index on its
+    own: its runs show above as ingests; this says it is there between them."""
+    watcher = index.watching
+    if watcher is None:
+        return
+    st.info("Watching: changes in these folders are indexed within seconds.")
+    st.text("\n".join(watcher.paths))
+    st.text(f"since {clock(watcher.started_at)}, {watcher.runs:,} run" + "s" * (watcher.runs != 1))
+    last = watcher.last
+    if last is not None:
+        summary = counts(last.report) if last.report is not None else "nothing done"
+        st.text(f"last run {clock(last.finished_at)}: {summary}")
+        if last.error is not None:
+            st.warning(str(last.error))
 
 
 def forget_notice() -> None:
