@@ -40,7 +40,11 @@ ARGUMENT = "argument"
 ENVIRONMENT = "environment"
 FILE = "file"
 # a URL and the key it is sent: a URL from the settings file gets a key only from that file
-_KEY_OF_URL = {"embed_url": "embed_api_key", "qdrant_url": "qdrant_api_key"}
+_KEY_OF_URL = {
+    "embed_url": "embed_api_key",
+    "qdrant_url": "qdrant_api_key",
+    "rerank_url": "rerank_api_key",
+}
 
 
 class Settings(BaseSettings):
@@ -99,6 +103,26 @@ class Settings(BaseSettings):
     code_query_task: str = DEFAULT_CODE_QUERY_TASK
     local_threads: int = Field(1, ge=1, le=64, description="BLAS threads of the in-process model")
 
+    # --- reranking (optional): a cross-encoder reorders the fused candidates ---
+    rerank_url: str | None = Field(
+        None,
+        description="rerank API base URL(s), comma-separated (SGLang, vLLM, TEI, Cohere, Jina: "
+        "`<url>/rerank`); unset = no rerank stage",
+    )
+    rerank_model: str = "Qwen/Qwen3-Reranker-4B"
+    rerank_api_key: SecretStr | None = None
+    rerank_candidates: int = Field(
+        50, ge=1, le=1000, description="how many fused candidates are reranked"
+    )
+    rerank_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="how long reranking one query may take, retries included; past it the "
+        "fused order is shown with a warning",
+    )
+    rerank_max_attempts: int = Field(3, ge=1, le=50)
+    rerank_max_concurrency: int = Field(16, ge=1, le=1024)
+
     # --- the search page ---
     ui_ingest_roots: Annotated[list[Path], NoDecode] = Field(
         default_factory=list,
@@ -152,6 +176,11 @@ class Settings(BaseSettings):
     @property
     def embed_urls(self) -> list[str]:
         return [url.strip().rstrip("/") for url in (self.embed_url or "").split(",") if url.strip()]
+
+    @property
+    def rerank_urls(self) -> list[str]:
+        urls = (self.rerank_url or "").split(",")
+        return [url.strip().rstrip("/") for url in urls if url.strip()]
 
     @property
     def files_read(self) -> tuple[Path, ...]:

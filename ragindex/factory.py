@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ragindex.chunking import Chunker, ChunkingPolicy
 from ragindex.config import Settings
 from ragindex.embedding.base import Embedder
 from ragindex.store.documents import DocumentStore
+
+if TYPE_CHECKING:
+    from ragindex.embedding.rerank import Reranker
 
 
 def make_embedder(settings: Settings) -> Embedder:
@@ -16,6 +21,15 @@ def make_embedder(settings: Settings) -> Embedder:
     from ragindex.embedding.local import LocalEmbedder
 
     return LocalEmbedder(threads=settings.local_threads)
+
+
+def make_reranker(settings: Settings) -> Reranker | None:
+    """The rerank stage the settings ask for: None when RAGINDEX_RERANK_URL is unset."""
+    if not settings.rerank_urls:
+        return None
+    from ragindex.embedding.rerank import HttpReranker
+
+    return HttpReranker.from_settings(settings)
 
 
 def make_store(settings: Settings) -> DocumentStore:

@@ -16,6 +16,10 @@ Vectors come from a hash of the text (fast, deterministic) or from the packaged 
 that search results stay meaningful; an `Instruct: …\\nQuery:` prefix is stripped as Qwen3 would
 understand it).
 
+`POST /v1/rerank` answers as SGLang serving a reranker does (`sglang_rerank.py`: its checks and
+messages, a word-overlap score a test can predict, SGLang's bare list or, with
+`rerank_format="cohere"`, Cohere/Jina's `{"results": …}`), with the same fault injection.
+
 Run alone for benchmarks: `python tests/sglang_standin.py --profile h100 --port 30000`.
 """
 
@@ -36,6 +40,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+from sglang_rerank import RerankFormat, overlap_score
+from sglang_rerank import answer as rerank_answer
+from sglang_rerank import problem as rerank_problem
 
 from ragindex.tokens import qwen_tokenizer
 
@@ -67,6 +74,10 @@ class Faults:
     stall_s: float = 5.0
     wrong_count: float = 0.0  # one vector fewer than inputs
     nan: float = 0.0  # a NaN inside the first vector
+    # the first `fail_first` requests answer `fail_status`, whatever the draws: a fault that
+    # is retried and then passes, with no dependence on the seed
+    fail_first: int = 0
+    fail_status: Literal[429, 500, 503] = 503
 
 
 @dataclass(eq=False)  # a server is itself, not equal to one configured alike
@@ -90,9 +101,13 @@ class StandIn:
     # answer this many embeddings requests, then hold every later one until `release()`: a
     # run is caught part-way whatever the machine's load, as a server stuck on a long batch is
     hold_after: int | None = None
+    # the shape of `/v1/rerank` answers: SGLang's bare list, or Cohere/Jina's {"results": …}
+    rerank_format: RerankFormat = "sglang"
 
     def __post_init__(self) -> None:
         self.requests: list[dict[str, Any]] = []  # every embeddings body received, in order
+        self.rerank_requests: list[dict[str, Any]] = []  # every rerank body, in order
+        self._failed_first = 0
         self.held = 0  # requests waiting for `release()`
         self._released: asyncio.Event | None = None
         self.request_times: list[float] = []
@@ -311,6 +326,8 @@ class StandIn:
             return await self._send(writer, 200, json.dumps(stats).encode())
         if method == "POST" and path == "/v1/embeddings":
             return await self._embeddings(json.loads(body or b"{}"), writer)
+        if method == "POST" and path == "/v1/rerank":
+            return await self._rerank(json.loads(body or b"{}"), writer)
         return await self._send(writer, 404, _error("Not Found", "NotFoundError", 404))
 
     async def _send(
@@ -387,24 +404,10 @@ class StandIn:
             return await self._send(writer, 400, _error(message, "BadRequestError", 400))
         if self.max_running_requests is not None and len(texts) > self.max_running_requests:
             await asyncio.sleep(3600)  # the hang of sgl-project/sglang#22518
-        draw = self._random.random()
+        faulted = await self._injected_fault(writer)
+        if faulted is not None:
+            return faulted
         faults = self.faults
-        for threshold, status, kind in (
-            (faults.error_500, 500, "InternalServerError"),
-            (faults.error_500 + faults.error_503, 503, "ServiceUnavailableError"),
-            (faults.error_500 + faults.error_503 + faults.error_429, 429, "TooManyRequests"),
-        ):
-            if draw < threshold:
-                headers = {"retry-after": f"{faults.retry_after_s:g}"} if status == 429 else None
-                message = {
-                    500: "Internal server error: CUDA error: an illegal memory access",
-                    503: "Service Unavailable",
-                    429: "Too many requests",
-                }[status]
-                return await self._send(writer, status, _error(message, kind, status), headers)
-        draw = self._random.random()
-        if draw < faults.stall:
-            await asyncio.sleep(faults.stall_s)
         await self._compute(counts)
         self.tokens += sum(counts)
         vectors = self._vectors(texts, dimensions)
@@ -434,6 +437,53 @@ class StandIn:
         cut = self._random.random() < faults.cut
         return await self._send(writer, 200, body, cut=cut)
 
+    async def _injected_fault(self, writer: asyncio.StreamWriter) -> bool | None:
+        """An error answer drawn from `faults` (its `_send` result), or a stall; None: go on."""
+        faults = self.faults
+        if self._failed_first < faults.fail_first:
+            self._failed_first += 1
+            return await self._send_fault(writer, faults.fail_status)
+        draw = self._random.random()
+        for threshold, status in (
+            (faults.error_500, 500),
+            (faults.error_500 + faults.error_503, 503),
+            (faults.error_500 + faults.error_503 + faults.error_429, 429),
+        ):
+            if draw < threshold:
+                return await self._send_fault(writer, status)
+        draw = self._random.random()
+        if draw < faults.stall:
+            await asyncio.sleep(faults.stall_s)
+        return None
+
+    async def _send_fault(self, writer: asyncio.StreamWriter, status: int) -> bool:
+        kind, message = _FAULT_BODIES[status]
+        headers = {"retry-after": f"{self.faults.retry_after_s:g}"} if status == 429 else None
+        return await self._send(writer, status, _error(message, kind, status), headers)
+
+    async def _rerank(self, request: Any, writer: asyncio.StreamWriter) -> bool:
+        self.rerank_requests.append(request)
+        problem = rerank_problem(request)
+        if problem:
+            return await self._send(writer, 400, _error(problem, "BadRequestError", 400))
+        query, documents = request["query"], request["documents"]
+        query_tokens = self._tokenizer.count(query)
+        for document in documents:
+            # a cross-encoder reads the pair as one input: query, document and 3 special tokens
+            count = query_tokens + self._tokenizer.count(document) + 3
+            if count > self.context_tokens:
+                message = (
+                    f"The input ({count} tokens) is longer than the model's context "
+                    f"length ({self.context_tokens} tokens)."
+                )
+                return await self._send(writer, 400, _error(message, "BadRequestError", 400))
+        faulted = await self._injected_fault(writer)
+        if faulted is not None:
+            return faulted
+        scores = [overlap_score(query, document) for document in documents]
+        body = rerank_answer(request, scores, self.rerank_format, self.model)
+        return await self._send(writer, 200, body, cut=self._random.random() < self.faults.cut)
+
     def _vectors(self, texts: list[str], dimensions: int | None) -> list[np.ndarray]:
         if self.vectors == "use":
             matrix = _use_vectors([_strip_instruction(text) for text in texts])
@@ -445,6 +495,11 @@ class StandIn:
         return list(matrix.astype(np.float32))
 
 
+_FAULT_BODIES = {
+    500: ("InternalServerError", "Internal server error: CUDA error: an illegal memory access"),
+    503: ("ServiceUnavailableError", "Service Unavailable"),
+    429: ("TooManyRequests", "Too many requests"),
+}
 _LIVE: weakref.WeakSet[StandIn] = weakref.WeakSet()
 
 

@@ -14,8 +14,6 @@ The request and answer formats live in `wire.py`, the start-up check in `probe.p
 from __future__ import annotations
 
 import asyncio
-import random
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,6 +23,7 @@ from ragindex.config import Settings
 from ragindex.embedding.base import EmbedResult, failed_rows
 from ragindex.embedding.probe import probe_replica
 from ragindex.embedding.replicas import Replica, ReplicaPool
+from ragindex.embedding.sending import limited, send_with_retries
 from ragindex.embedding.tasks import run_all
 from ragindex.embedding.wire import BadInput, Capability, Retryable, WireFormat
 from ragindex.errors import ConfigError, EmbeddingError, EmbeddingServerUnavailable
@@ -42,7 +41,6 @@ KNOWN_MODELS: dict[str, tuple[int, int]] = {
 MATRYOSHKA_FAMILIES = ("qwen3-embedding",)
 QWEN_QUERY_FORMAT = "Instruct: {task}\nQuery:{query}"
 _DEFAULT_CONTEXT = 8192
-_MAX_BACKOFF_S = 30.0
 _PROBE_ATTEMPTS = 4  # the start-up check: a refused connection fails at once, hiccups get these
 
 
@@ -261,64 +259,29 @@ class HttpEmbedder:
                 vectors[index] = row
 
     async def _send_with_retries(self, texts: list[str], tokens: int) -> list[FloatArray | str]:
-        """Send until a replica answers. A replica that cannot be reached is taken out and the
-        request goes to another at once, without spending an attempt (it never reached a
-        server); attempts are spent on answers worth retrying and on waits while every replica
-        is out. (Not tenacity: its stop and wait cannot tell those two apart.)"""
-        attempts = 0
-        while True:
-            replica = self._pool.pick()
-            if replica is None:
-                attempts += 1
-                if attempts >= self.max_attempts:
-                    # every replica is gone and stayed gone: every other document would fail
-                    # the same way, so the run stops here, clearly, with what was committed kept
-                    raise EmbeddingServerUnavailable(
-                        f"lost every embedding server: {self._pool.describe_down()}"
-                    )
-                await asyncio.sleep(self._pool.seconds_to_next_return())
-                continue
-            try:
-                rows = await self._send_once(replica, texts, tokens)
-            except Retryable as error:
-                self._metrics.retry(error.kind)
-                if error.kind == "connect":
-                    self._pool.mark_down(replica, str(error))
-                    continue
-                attempts += 1
-                if attempts >= self.max_attempts:
-                    raise
-                await asyncio.sleep(_backoff(attempts, error.retry_after))
-                continue
-            self._pool.mark_up(replica)
-            return rows
+        """Send until a replica answers (`sending.py`). When every replica is gone and stayed
+        gone, every other document would fail the same way: the run stops there, clearly, with
+        what was committed kept."""
+        return await send_with_retries(
+            self._pool,
+            lambda replica: self._send_once(replica, texts, tokens),
+            max_attempts=self.max_attempts,
+            on_retry=self._metrics.retry,
+            all_down=lambda reasons: EmbeddingServerUnavailable(
+                f"lost every embedding server: {reasons}"
+            ),
+        )
 
     async def _send_once(
         self, replica: Replica, texts: list[str], tokens: int
     ) -> list[FloatArray | str]:
-        limiter = replica.limiter
-        await limiter.acquire()
-        started = time.perf_counter()
-        try:
+        async def post() -> list[object]:
             while True:
                 try:
-                    embeddings = await self._wire.post(self._client, replica.url, texts)
-                    break
+                    return await self._wire.post(self._client, replica.url, texts)
                 except Capability:
                     continue  # the optional field is off now: the same request again
-        except Retryable as error:
-            await limiter.release(latency=None, overloaded=error.overload)
-            raise
-        except BaseException:
-            await limiter.release(latency=None)
-            raise
-        latency = time.perf_counter() - started
-        await limiter.release(latency=latency)
+
+        embeddings, latency = await limited(replica.limiter, post)
         self._metrics.request(latency, inputs=len(texts), tokens=tokens)
         return [self._wire.decode(embedding) for embedding in embeddings]
-
-
-def _backoff(attempt: int, retry_after: float) -> float:
-    """Full-jitter exponential backoff, but never sooner than the server's Retry-After."""
-    jitter = random.uniform(0, min(_MAX_BACKOFF_S, 0.5 * 2**attempt))
-    return max(jitter, min(retry_after, _MAX_BACKOFF_S))

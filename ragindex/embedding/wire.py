@@ -21,6 +21,17 @@ from ragindex.errors import EmbeddingError
 from ragindex.types import FloatArray
 
 
+@dataclass(frozen=True)
+class Server:
+    """What a kind of server is called in messages, and the setting that names its URL."""
+
+    name: str
+    url_variable: str
+
+
+EMBEDDING_SERVER = Server("embedding server", "RAGINDEX_EMBED_URL")
+
+
 class Retryable(Exception):
     """A failure worth another attempt: overload, server error, timeout, cut connection, or a
     replica that cannot be reached (`kind == "connect"`: another replica may take the request)."""
@@ -65,33 +76,16 @@ class WireFormat:
 
     async def post(self, client: httpx.AsyncClient, url: str, texts: list[str]) -> list[Any]:
         """One request; the raw embeddings (base64 strings or float lists) in input order."""
-        try:
-            response = await client.post(f"{url}/embeddings", json=self.body(texts))
-        # a connect timeout is an unreachable host, not a slow server: it must take the replica
-        # out like a refused connection, so it is caught before the other timeouts
-        except (httpx.ConnectError, httpx.ConnectTimeout) as error:
-            raise unreachable(url, error) from None
-        except httpx.TimeoutException as error:
-            raise Retryable("timeout", describe(error), overload=True) from None
-        except httpx.TransportError as error:  # cut connections, protocol errors
-            raise Retryable("disconnect", describe(error)) from None
+        response = await post_json(client, url, "/embeddings", self.body(texts))
         if response.status_code == 200:
             return parse(response, len(texts))
         self._raise_for(response, url)
         raise AssertionError("unreachable: every status raises")  # pragma: no cover
 
     def _raise_for(self, response: httpx.Response, url: str) -> None:
+        raise_if_retryable(response)
         message = error_message(response)
         status = response.status_code
-        if status in (429, 503):
-            raise Retryable(
-                str(status),
-                f"{status}: {message}",
-                retry_after=retry_after(response),
-                overload=True,
-            )
-        if status >= 500:
-            raise Retryable(str(status), f"{status}: {message}")
         if status in (400, 413, 422):
             lowered = message.lower()
             if self.send_dimensions and ("dimension" in lowered or "matryoshka" in lowered):
@@ -172,12 +166,46 @@ def error_message(response: httpx.Response) -> str:
     return str(body)[:300]
 
 
-def unreachable(url: str, error: httpx.HTTPError) -> Retryable:
+async def post_json(
+    client: httpx.AsyncClient,
+    url: str,
+    path: str,
+    body: dict[str, Any],
+    server: Server = EMBEDDING_SERVER,
+) -> httpx.Response:
+    """POST `body` to `url + path`; transport failures as `Retryable`, any status returned."""
+    try:
+        return await client.post(f"{url}{path}", json=body)
+    # a connect timeout is an unreachable host, not a slow server: it must take the replica
+    # out like a refused connection, so it is caught before the other timeouts
+    except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+        raise unreachable(url, error, server) from None
+    except httpx.TimeoutException as error:
+        raise Retryable("timeout", describe(error), overload=True) from None
+    except httpx.TransportError as error:  # cut connections, protocol errors
+        raise Retryable("disconnect", describe(error)) from None
+
+
+def raise_if_retryable(response: httpx.Response) -> None:
+    """429 and 503 (overload, with the server's Retry-After) and other 5xx as `Retryable`."""
+    status = response.status_code
+    if status in (429, 503):
+        raise Retryable(
+            str(status),
+            f"{status}: {error_message(response)}",
+            retry_after=retry_after(response),
+            overload=True,
+        )
+    if status >= 500:
+        raise Retryable(str(status), f"{status}: {error_message(response)}")
+
+
+def unreachable(url: str, error: httpx.HTTPError, server: Server = EMBEDDING_SERVER) -> Retryable:
     """A refused connection or a connect timeout: the host is not there (the replica is out)."""
     return Retryable(
         "connect",
-        f"cannot reach the embedding server at {url} ({describe(error)}); is it running, and is "
-        "RAGINDEX_EMBED_URL right?",
+        f"cannot reach the {server.name} at {url} ({describe(error)}); is it running, and is "
+        f"{server.url_variable} right?",
     )
 
 
