@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ragindex.archives import UNPACK_FACTOR
 from ragindex.config import Settings
 from ragindex.workers import default_workers
 
@@ -22,6 +23,7 @@ _WRITE_GROUP = 64
 @dataclass(frozen=True)
 class IngestLimits:
     max_pdf_pages: int  # longer PDFs are skipped
+    max_unpacked_bytes: int  # a zip-based document inflating past this is refused (a zip bomb)
     file_timeout_s: float  # a worker's time for one file
     prepare_workers: int  # reading processes
     window_chunks: int  # chunks handed to the embedder per call, at most
@@ -52,6 +54,7 @@ class IngestLimits:
             windows_in_flight = _LOCAL_WINDOWS_IN_FLIGHT
         return cls(
             max_pdf_pages=settings.pdf_max_pages,
+            max_unpacked_bytes=int(UNPACK_FACTOR * settings.max_file_mb * 1_000_000),
             file_timeout_s=settings.file_timeout_s,
             prepare_workers=settings.prepare_workers or default_workers(),
             window_chunks=window_chunks,

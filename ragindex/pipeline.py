@@ -74,6 +74,7 @@ class IngestPipeline:
             policy=chunker.policy,
             max_pdf_pages=limits.max_pdf_pages,
             file_timeout_s=limits.file_timeout_s,
+            max_unpacked_bytes=limits.max_unpacked_bytes,
         )
 
     async def run(

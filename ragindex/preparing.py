@@ -29,6 +29,7 @@ class PrepareSpec:
     policy: ChunkingPolicy
     max_pdf_pages: int
     file_timeout_s: float
+    max_unpacked_bytes: int  # what a zip-based document (docx, xlsx, epub…) may inflate to
 
     @property
     def recipe(self) -> str:
@@ -83,7 +84,11 @@ def prepare_file(
     ):
         return replace(known, mtime=candidate.mtime, size=len(data))
     document = read_document(
-        candidate, data, max_pdf_pages=spec.max_pdf_pages, timeout_s=spec.file_timeout_s
+        candidate,
+        data,
+        max_pdf_pages=spec.max_pdf_pages,
+        timeout_s=spec.file_timeout_s,
+        max_unpacked_bytes=spec.max_unpacked_bytes,
     )
     chunks = _chunker(spec.tokenizer, spec.policy).chunk(document)
     if not chunks:

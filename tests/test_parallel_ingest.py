@@ -29,7 +29,11 @@ def test_large_ingests_use_processes_small_ones_threads(tmp_path: Path) -> None:
     discovery = Discovery(max_bytes=10**6, excludes=[], follow_symlinks=False, portable=False)
     candidates = [c for c in discovery.walk(folder) if isinstance(c, Candidate)]
     spec = PrepareSpec(
-        "use-m3-sentencepiece", ChunkingPolicy(256, 32, 1024), max_pdf_pages=10, file_timeout_s=30
+        "use-m3-sentencepiece",
+        ChunkingPolicy(256, 32, 1024),
+        max_pdf_pages=10,
+        file_timeout_s=30,
+        max_unpacked_bytes=10**8,
     )
     large = ReadingPool(spec, candidates, 2, private=str(tmp_path / "store"))
     small = ReadingPool(spec, candidates[:5], 2, private=str(tmp_path / "store"))

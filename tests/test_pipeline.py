@@ -57,6 +57,7 @@ async def test_a_slow_store_slows_the_run_instead_of_filling_memory(
         (folder / f"n{number}.txt").write_text(f"lantern harbour {number}", encoding="utf-8")
     limits = IngestLimits(
         max_pdf_pages=10,
+        max_unpacked_bytes=10**8,
         file_timeout_s=30,
         prepare_workers=2,
         window_chunks=4,
