@@ -16,6 +16,7 @@ import pytest
 from sglang_standin import Faults, StandIn
 
 from ragindex import Settings
+from ragindex.config import DEFAULT_CODE_QUERY_TASK
 from ragindex.embedding.rerank import HttpReranker, Reranked, RerankError
 from ragindex.embedding.rerank_wire import parse
 from ragindex.embedding.wire import Retryable
@@ -84,7 +85,7 @@ def server() -> Iterator[StandIn]:
 
 
 def settings_for(*urls: str, **overrides: Any) -> Settings:
-    return Settings.load(rerank_url=",".join(urls), rerank_model=MODEL, **overrides)
+    return Settings.load(rerank_url=",".join(urls), **{"rerank_model": MODEL, **overrides})
 
 
 # --- wiring and order ---------------------------------------------------------------------------
@@ -98,6 +99,18 @@ def test_settings_reach_the_server_and_its_order_comes_back(shape: Any) -> None:
     assert result.scores == pytest.approx([7 / 7, 4 / 7, 1 / 7, 0.0])
     # each hit keeps its fused score; the reranker's is beside it
     assert [hit.score for hit in result.hits] == [1 / 3, 1 / 4, 1 / 2, 1.0]
+
+
+@pytest.mark.parametrize("model", ["Qwen/Qwen3-Reranker-4B", MODEL])
+def test_the_query_task_goes_only_to_a_reranker_that_reads_one(server: StandIn, model: str) -> None:
+    settings = settings_for(server.url, rerank_api_key=KEY, rerank_model=model)
+    result = rerank(settings, instruction=DEFAULT_CODE_QUERY_TASK)
+    assert texts_of(result) == RERANKED
+    sent = server.rerank_requests[0]
+    if "Qwen3" in model:  # SGLang hands it to Qwen3-Reranker's chat template as `instruct`
+        assert sent["instruct"] == DEFAULT_CODE_QUERY_TASK
+    else:  # Cohere, Jina and bge know no such field
+        assert "instruct" not in sent
 
 
 def test_no_url_means_no_rerank_stage() -> None:

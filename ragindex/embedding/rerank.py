@@ -51,7 +51,14 @@ class Reranked:
 class Reranker(Protocol):
     candidates: int
 
-    async def rerank(self, query: str, hits: Sequence[Hit], *, strict: bool = False) -> Reranked:
+    async def rerank(
+        self,
+        query: str,
+        hits: Sequence[Hit],
+        *,
+        instruction: str | None = None,
+        strict: bool = False,
+    ) -> Reranked:
         """The hits reordered by relevance to the query; see `HttpReranker.rerank`."""
         ...
 
@@ -80,6 +87,8 @@ class HttpReranker:
                 raise ConfigError(f"RAGINDEX_RERANK_URL: {url!r} is not an http:// or https:// URL")
         self.urls = [url.rstrip("/") for url in urls]
         self.model = model
+        # Qwen3-Reranker reads a task instruction, as Qwen3-Embedding's queries do
+        self.uses_instructions = "qwen3-reranker" in model.lower()
         self.candidates = candidates
         self.timeout_s = timeout_s
         self.max_attempts = max_attempts
@@ -108,14 +117,22 @@ class HttpReranker:
             max_concurrency=settings.rerank_max_concurrency,
         )
 
-    async def rerank(self, query: str, hits: Sequence[Hit], *, strict: bool = False) -> Reranked:
+    async def rerank(
+        self,
+        query: str,
+        hits: Sequence[Hit],
+        *,
+        instruction: str | None = None,
+        strict: bool = False,
+    ) -> Reranked:
         """The first `candidates` hits ordered by the reranker's score (ties keep their fused
-        order), then the others in fused order. On any failure of the rerank stage: the hits in
+        order), then the others in fused order. `instruction` (the query's task) is sent to
+        models that read one (Qwen3-Reranker). On any failure of the rerank stage: the hits in
         fused order with a warning (logged too), or, with `strict` (an evaluation that must not
         measure the fused order under the reranker's name), `RerankError`."""
         head, tail = list(hits[: self.candidates]), list(hits[self.candidates :])
         try:
-            scores = await self.scores(query, [hit.text for hit in head])
+            scores = await self.scores(query, [hit.text for hit in head], instruction)
         except RerankError as error:
             if strict:
                 raise
@@ -132,7 +149,9 @@ class HttpReranker:
             [scores[i] for i in order] + [None] * len(tail),
         )
 
-    async def scores(self, query: str, texts: Sequence[str]) -> list[float | None]:
+    async def scores(
+        self, query: str, texts: Sequence[str], instruction: str | None = None
+    ) -> list[float | None]:
         """The reranker's score of each text for the query (None for a blank text, which
         servers refuse and which nothing would match). Raises `RerankError`."""
         scores: list[float | None] = [None] * len(texts)
@@ -141,8 +160,10 @@ class HttpReranker:
             return scores
         batches = [sent[i : i + self.max_inputs] for i in range(0, len(sent), self.max_inputs)]
 
+        instruction = instruction if self.uses_instructions else None
+
         async def score(batch: list[int]) -> None:
-            batch_scores = await self._send([texts[i] for i in batch], query)
+            batch_scores = await self._send([texts[i] for i in batch], query, instruction)
             for index, value in zip(batch, batch_scores, strict=True):
                 scores[index] = value
 
@@ -166,14 +187,14 @@ class HttpReranker:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def _send(self, documents: list[str], query: str) -> list[float]:
+    async def _send(self, documents: list[str], query: str, instruction: str | None) -> list[float]:
         """One batch, retried and failed over; every failure as `RerankError`. A replica that is
         out is not waited for: the query goes on without reranking, and the replica is tried
         again by a later query once its cool-off ends."""
         try:
             return await send_with_retries(
                 self._pool,
-                lambda replica: self._send_once(replica, query, documents),
+                lambda replica: self._send_once(replica, query, documents, instruction),
                 max_attempts=self.max_attempts,
                 on_retry=self._metrics.retry,
                 all_down=lambda reasons: RerankError(f"no rerank server answers: {reasons}"),
@@ -186,10 +207,12 @@ class HttpReranker:
             self._metrics.failure("refused")
             raise RerankError(f"the rerank server refused the request: {error}") from None
 
-    async def _send_once(self, replica: Replica, query: str, documents: list[str]) -> list[float]:
+    async def _send_once(
+        self, replica: Replica, query: str, documents: list[str], instruction: str | None
+    ) -> list[float]:
         scores, latency = await limited(
             replica.limiter,
-            lambda: post(self._client, replica.url, self.model, query, documents),
+            lambda: post(self._client, replica.url, self.model, query, documents, instruction),
         )
         self._metrics.request(latency, inputs=len(documents))
         return scores

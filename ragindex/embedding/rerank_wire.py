@@ -1,9 +1,10 @@
 """The wire format of `POST <url>/rerank`, in the two shapes servers answer in.
 
 Request (every server): `{"model", "query", "documents": [str]}`. SGLang's `V1RerankReqInput`
-ignores `model` (one model per server) and also takes `instruct` (Qwen3-Reranker's task),
-`top_n` and `return_documents`; Cohere, Jina, vLLM and Infinity need `model`. No `top_n` is sent:
-every candidate's score is wanted.
+ignores `model` (one model per server) and also takes `instruct` (Qwen3-Reranker's task, sent
+only to Qwen3-Reranker models: other APIs may refuse a field they do not know), `top_n` and
+`return_documents`; Cohere, Jina, vLLM and Infinity need `model`. No `top_n` is sent: every
+candidate's score is wanted.
 
 Answers:
 - SGLang (bge-reranker with `--is-embedding`, Qwen3-Reranker without it) and TEI: a bare list,
@@ -44,19 +45,29 @@ class RerankError(RagindexError):
     failed, the request refused, a wrong key). The searcher shows the fused order instead."""
 
 
-def body(model: str, query: str, documents: list[str]) -> dict[str, Any]:
-    return {"model": model, "query": query, "documents": documents}
+def body(
+    model: str, query: str, documents: list[str], instruction: str | None = None
+) -> dict[str, Any]:
+    request: dict[str, Any] = {"model": model, "query": query, "documents": documents}
+    if instruction:
+        request["instruct"] = instruction
+    return request
 
 
 async def post(
-    client: httpx.AsyncClient, url: str, model: str, query: str, documents: list[str]
+    client: httpx.AsyncClient,
+    url: str,
+    model: str,
+    query: str,
+    documents: list[str],
+    instruction: str | None = None,
 ) -> list[float]:
     """One request; the score of each document, in the documents' order. Raises `Retryable`
     (try again, maybe elsewhere), `BadInput` (the server refused what was sent) or
     `RerankError` (nothing a retry fixes)."""
     try:
         response = await post_json(
-            client, url, "/rerank", body(model, query, documents), RERANK_SERVER
+            client, url, "/rerank", body(model, query, documents, instruction), RERANK_SERVER
         )
     except httpx.RequestError as error:  # too many redirects, undecodable body: not transport
         raise RerankError(f"the rerank server at {url} failed: {describe(error)}") from None
