@@ -198,9 +198,11 @@ class StandIn:
             self.port = self._server.sockets[0].getsockname()[1]
             self._started_at = time.monotonic()
             self._gpu_task = asyncio.ensure_future(self._gpu())
-            ready.set()
 
         self._loop.run_until_complete(serve())
+        # ready only once the loop runs for good: a `stop()` right after `start()` must not have
+        # its loop.stop() spent on the start-up, leaving run_forever() with no one to stop it
+        self._loop.call_soon(ready.set)
         try:
             self._loop.run_forever()
         finally:
