@@ -45,7 +45,11 @@ else:  # the same options as every other command's
 
 
 def _settings(
-    ctx: typer.Context, config: Path | None, home: Path | None, collection: str | None
+    ctx: typer.Context,
+    config: Path | None,
+    home: Path | None,
+    collection: str | None,
+    **overrides: Any,
 ) -> Settings:
     """As `ragindex.cli` reads them: options after the command win over those before it."""
     given = ctx.obj
@@ -53,6 +57,7 @@ def _settings(
         config or getattr(given, "config", None),
         home=home or getattr(given, "home", None),
         collection=collection or getattr(given, "collection", None),
+        **overrides,
     )
 
 
@@ -60,6 +65,9 @@ def _settings(
 def watch(
     ctx: typer.Context,
     paths: Annotated[list[Path], typer.Argument(help="files and folders to index and follow")],
+    exclude: Annotated[
+        list[str] | None, typer.Option(help="gitignore-style glob to leave out (repeatable)")
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="print one JSON object per run (JSON Lines)")
     ] = False,
@@ -71,7 +79,10 @@ def watch(
     moved or deleted are indexed or removed within seconds. It never prunes: a folder that
     vanishes or looks emptied is reported and left as indexed. Ctrl-C stops it (exit 130);
     what was indexed stays."""
-    with Index.open(_settings(ctx, config, home, collection)) as index:
+    settings = _settings(ctx, config, home, collection)
+    if exclude:
+        settings = _settings(ctx, config, home, collection, exclude=[*settings.exclude, *exclude])
+    with Index.open(settings) as index:
         summary = index.watch(paths, on_report=_print_json_line if as_json else _print_run)
     err.print(f"stopped after {summary.runs:,} runs; what was indexed stays", markup=False)
     raise typer.Exit(cli.EXIT_INTERRUPTED)
@@ -90,7 +101,8 @@ def _print_run(run: WatchRun) -> None:
         out.print(
             f"{clock} {roots}: {len(report.indexed):,} indexed, {len(report.removed):,} "
             f"removed, {report.unchanged:,} unchanged, {len(report.skipped):,} skipped, "
-            f"{len(report.failed):,} failed ({why}, {report.seconds:.1f} s)",
+            f"{len(report.failed):,} failed ({why}, {report.seconds:.1f} s)"
+            + ("; stopped part-way: the rest follows" if report.interrupted else ""),
             markup=False,
         )
         for sign, sources in (("+", report.indexed), ("-", report.removed)):
@@ -101,7 +113,10 @@ def _print_run(run: WatchRun) -> None:
         for source, reason in report.failed.items():
             err.print(f"{clock} failed: {printable(source)}: {printable(reason)}", markup=False)
     if run.error is not None:
-        err.print(f"{clock} not done: {printable(str(run.error))} (still watching)", markup=False)
+        again = f"; trying again in {run.retry_s:.0f} s" if run.retry_s is not None else ""
+        err.print(
+            f"{clock} not done: {printable(str(run.error))} (still watching{again})", markup=False
+        )
 
 
 def _print_json_line(run: WatchRun) -> None:
@@ -113,6 +128,7 @@ def _print_json_line(run: WatchRun) -> None:
         "finished_at": run.finished_at,
         "report": None,
         "error": str(run.error) if run.error is not None else None,
+        "retry_s": run.retry_s,
     }
     if run.report is not None:
         line["report"] = {**dataclasses.asdict(run.report), "ok": run.report.ok}

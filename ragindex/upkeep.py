@@ -94,9 +94,12 @@ class AsyncUpkeep:
                 missing.append(prefix or os.fspath(path))
             found |= matched
         if missing:
+            portable = " (portable paths: give sources as listed, `<folder name>/…`)"
             raise PathError(
                 f"nothing is indexed at {', '.join(missing)}; nothing was removed "
-                "(`ragindex documents` lists what is indexed)"
+                "(`ragindex documents` lists what is indexed"
+                + (portable if self.settings.portable_paths else "")
+                + ")"
             )
         removed = sorted(found)
         await self.store.remove(removed)

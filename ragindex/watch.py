@@ -65,6 +65,7 @@ class WatchRun:
     finished_at: float
     report: IngestReport | None = None
     error: RagindexError | None = None
+    retry_s: float | None = None  # when the run is tried again without a change, if it will be
 
     @property
     def ok(self) -> bool:
@@ -201,6 +202,7 @@ class Watcher:
         started = time.time()
         report: IngestReport | None = None
         error: RagindexError | None = None
+        retry_s: float | None = None
         try:
             report = await self.index.ingest(roots, stop=self.stop)
         except IngestBusyError:
@@ -213,13 +215,21 @@ class Watcher:
             error = failed
             if isinstance(failed, IngestAborted) and isinstance(failed.report, IngestReport):
                 report = failed.report
-            self._again(roots, changes, RETRY_S[min(self._failures, len(RETRY_S) - 1)])
+            retry_s = RETRY_S[min(self._failures, len(RETRY_S) - 1)]
+            self._again(roots, changes, retry_s)
             self._failures += 1
         else:
             self._retry_at, self._failures = None, 0
         self.activity.runs += 1
         run = WatchRun(
-            self.activity.runs, tuple(map(str, roots)), changes, started, time.time(), report, error
+            self.activity.runs,
+            tuple(map(str, roots)),
+            changes,
+            started,
+            time.time(),
+            report,
+            error,
+            retry_s,
         )
         self.activity.last = run
         if self.on_report is not None:

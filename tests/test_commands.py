@@ -193,3 +193,22 @@ def test_eval_on_a_qdrant_server_drops_its_temporary_collection(
     assert len(created) == 2 and created[0] != created[1]
     assert all(name.startswith("eval_tiny_") for name in created)
     assert asyncio.run(collections()) == {"mine"}
+
+
+def test_watch_json_prints_one_escaped_json_object_per_run(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from ragindex import IngestReport, PruneRequiredError
+    from ragindex.cli_commands import _print_json_line
+    from ragindex.watch import WatchRun
+
+    indexed = WatchRun(1, ("/docs",), 0, 1.0, 2.0, IngestReport(indexed=["/docs/\x1b[2Jx.md"]))
+    refused = WatchRun(2, ("/docs",), 3, 3.0, 4.0, error=PruneRequiredError("use --prune"))
+    _print_json_line(indexed)
+    _print_json_line(refused)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and "\x1b" not in lines[0]
+    first, second = (json.loads(line) for line in lines)
+    assert first["report"]["indexed"] == ["/docs/\x1b[2Jx.md"] and first["report"]["ok"] is True
+    assert second["report"] is None and second["error"] == "use --prune"
+    assert second["changes"] == 3 and second["retry_s"] is None

@@ -181,10 +181,12 @@ def test_a_missing_path_is_an_error_before_anything(index: Index, tmp_path: Path
     assert index.watching is None and index.documents() == []
 
 
-def cli_watch(folder: Path, env: dict[str, str], logs: Path) -> subprocess.Popen[str]:
+def cli_watch(
+    folder: Path, env: dict[str, str], logs: Path, *options: str
+) -> subprocess.Popen[str]:
     logs.mkdir(exist_ok=True)
     return subprocess.Popen(
-        [sys.executable, "-m", "ragindex.cli", "watch", str(folder)],
+        [sys.executable, "-m", "ragindex.cli", "watch", str(folder), *options],
         env=env,
         stdout=(logs / "stdout").open("w"),
         stderr=(logs / "stderr").open("w"),
@@ -205,8 +207,10 @@ def test_ctrl_c_ends_the_cli_watch_with_130_and_keeps_what_was_indexed(
     home: Path, tmp_path: Path
 ) -> None:
     docs = write_notes(tmp_path / "docs", 3)
+    write_notes(docs / "drafts", 2)
     logs = tmp_path / "logs"
-    process = cli_watch(docs, {**os.environ, "RAGINDEX_HOME": str(home)}, logs)
+    environment = {**os.environ, "RAGINDEX_HOME": str(home)}
+    process = cli_watch(docs, environment, logs, "--exclude", "drafts/")
     try:
         wait_for_text(logs / "stderr", "Ctrl-C to stop", process)
         (docs / "late.md").write_text("A late note about lanterns.\n", encoding="utf-8")
@@ -219,7 +223,29 @@ def test_ctrl_c_ends_the_cli_watch_with_130_and_keeps_what_was_indexed(
     stderr = (logs / "stderr").read_text(encoding="utf-8")
     assert "Traceback" not in stderr and "stopped after 2 runs" in stderr, stderr
     with Index.open(Settings.load(home=home)) as index:
-        assert len(index.documents()) == 4
+        assert len(index.documents()) == 4  # the drafts left out
+
+
+async def test_a_run_stopped_by_a_lost_server_is_retried_until_it_is_back(
+    tmp_path: Path,
+) -> None:
+    docs = write_notes(tmp_path / "docs", 3)
+    with StandIn() as server:
+        settings = Settings.load(home=tmp_path / "home", embed_url=server.url, dim=64)
+        async with watching(settings, docs) as watched:
+            server.stop()
+            (docs / "during.md").write_text("Written while the server was down.\n", "utf-8")
+            failed = await watched.until_run(
+                lambda run: run.error is not None, "the failed run reported"
+            )
+            assert "during.md" not in str(failed.report)
+            server.start(server.port)  # back: the watcher retries without a new change
+            retried = await watched.until_run(
+                lambda run: run.number > failed.number, "the run after the failed one"
+            )
+            assert retried.ok and retried.report is not None and failed.retry_s is not None
+            assert retried.report.indexed == [f"{docs.as_posix()}/during.md"]
+            assert len(await watched.sources()) == 4
 
 
 def index_content(home: Path) -> tuple[dict[str, tuple[str, int]], int]:
