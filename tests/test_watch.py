@@ -231,7 +231,9 @@ async def test_a_run_stopped_by_a_lost_server_is_retried_until_it_is_back(
 ) -> None:
     docs = write_notes(tmp_path / "docs", 3)
     with StandIn() as server:
-        settings = Settings.load(home=tmp_path / "home", embed_url=server.url, dim=64)
+        settings = Settings.load(
+            home=tmp_path / "home", embed_url=server.url, dim=64, embed_max_attempts=2
+        )
         async with watching(settings, docs) as watched:
             server.stop()
             (docs / "during.md").write_text("Written while the server was down.\n", "utf-8")
