@@ -210,7 +210,6 @@ class Watcher:
             return
         except (PathError, PruneRequiredError) as refused:
             error = refused  # nothing was written; the root runs again when it changes
-            self._retry_at = None
         except RagindexError as failed:  # the run stopped part-way, or could not start
             error = failed
             if isinstance(failed, IngestAborted) and isinstance(failed.report, IngestReport):
@@ -267,7 +266,7 @@ class Watcher:
                     self._note(changes)
                     if self._look_at_roots():
                         break
-            except OSError as error:
+            except (OSError, RuntimeError) as error:  # RuntimeError: watchfiles' internal one
                 if self.activity.polling:
                     watched = ", ".join(map(str, folders))
                     raise PathError(f"cannot watch {watched}: {error}") from None

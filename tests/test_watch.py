@@ -130,6 +130,21 @@ async def test_the_index_follows_files_created_changed_moved_and_deleted(
     assert all(run.ok for run in watched.runs), [run.error for run in watched.runs]
 
 
+async def test_a_single_file_saved_by_renaming_over_it_is_followed(
+    settings: Settings, tmp_path: Path
+) -> None:
+    note = tmp_path / "note.md"
+    note.write_text("The first draft.\n", encoding="utf-8")
+    async with watching(settings, note) as watched:
+        before = (await watched.sources())[note.as_posix()]
+        saved = tmp_path / ".note.md.swp"  # as editors save: a new file renamed over the old
+        saved.write_text("The second draft, with a zeppelin.\n", encoding="utf-8")
+        saved.replace(note)
+        await watched.until(lambda found: found[note.as_posix()] != before, "the saved file")
+        hits = await watched.index.search("zeppelin", mode="sparse", k=1)
+        assert hits and hits[0].source == note.as_posix()
+
+
 async def test_a_burst_of_changes_is_folded_into_few_runs(
     settings: Settings, tmp_path: Path
 ) -> None:
