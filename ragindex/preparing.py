@@ -104,5 +104,7 @@ def prepare_file(
         format=document.format,
         recipe=recipe,
     )
-    vectors = [sparse.document_vector(chunk.text) for chunk in chunks]
+    # BM25's length normalisation follows the chunk size (a fixed figure was twice the real one)
+    average_terms = sparse.average_terms_for(spec.policy.chunk_tokens)
+    vectors = [sparse.document_vector(chunk.text, average_terms=average_terms) for chunk in chunks]
     return PreparedFile(record, chunks, vectors, document.warnings)

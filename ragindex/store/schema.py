@@ -161,6 +161,14 @@ def check_spec(recorded: CollectionSpec, wanted: CollectionSpec, location: str) 
     """Refuse to mix vectors of different models or dimensions in one collection."""
     if recorded == wanted:
         return
+    if (recorded.model, recorded.dimension) == (wanted.model, wanted.dimension):
+        raise CollectionMismatchError(
+            f"the index at {location} was built by an older ragindex (sparse scheme "
+            f"{recorded.sparse_scheme!r}; this version writes {wanted.sparse_scheme!r}), so its "
+            "keyword vectors cannot be mixed with new ones. Rebuild it: delete that collection "
+            "(for the embedded store, the folder above) and ingest again (`ragindex ingest`), or set "
+            "RAGINDEX_COLLECTION to a new name and ingest into that."
+        )
     raise CollectionMismatchError(
         f"the index at {location} was built with model {recorded.model!r}, "
         f"dimension {recorded.dimension}, sparse scheme {recorded.sparse_scheme!r}; "
