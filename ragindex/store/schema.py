@@ -166,7 +166,7 @@ def check_spec(recorded: CollectionSpec, wanted: CollectionSpec, location: str) 
             f"the index at {location} was built by an older ragindex (sparse scheme "
             f"{recorded.sparse_scheme!r}; this version writes {wanted.sparse_scheme!r}), so its "
             "keyword vectors cannot be mixed with new ones. Rebuild it: delete that collection "
-            "(for the embedded store, the folder above) and ingest again (`ragindex ingest`), or set "
+            "(for the embedded store, the folder above) and ingest again, or set "
             "RAGINDEX_COLLECTION to a new name and ingest into that."
         )
     raise CollectionMismatchError(
