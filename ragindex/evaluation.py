@@ -9,8 +9,10 @@ and MRR@10.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import secrets
 import statistics
 import tempfile
 import time
@@ -20,7 +22,7 @@ from pathlib import Path
 
 from ragindex.api import AsyncIndex
 from ragindex.config import Settings
-from ragindex.errors import ConfigError
+from ragindex.errors import ConfigError, RagindexError, StoreError
 from ragindex.types import SearchMode
 
 Qrels = dict[str, dict[str, int]]  # query id -> document id -> relevance grade
@@ -162,7 +164,9 @@ async def evaluate(
         fresh = settings.model_copy(
             update={
                 "home": Path(scratch) / "index",
-                "collection": f"eval_{dataset.name}".replace(".", "_")[:64],
+                # unique: evaluations on one Qdrant server never share, or reuse, a collection
+                "collection": f"eval_{dataset.name}".replace(".", "_")[:48]
+                + f"_{secrets.token_hex(4)}",
                 "portable_paths": True,
             }
         )
@@ -172,6 +176,12 @@ async def evaluate(
             report = await index.ingest([documents_folder])
             ingest_seconds = time.perf_counter() - started
             results = [await _run_mode(index, dataset, names, mode, depth) for mode in modes]
+        except BaseException:
+            with contextlib.suppress(RagindexError):  # the first error is the one to report
+                await _drop_temporary(index)
+            raise
+        else:
+            await _drop_temporary(index)
         finally:
             await index.aclose()
     return EvalReport(
@@ -182,6 +192,24 @@ async def evaluate(
         ingest_seconds=ingest_seconds,
         modes=results,
     )
+
+
+async def _drop_temporary(index: AsyncIndex) -> None:
+    """On a Qdrant server, drop the temporary collections (the embedded store's folder goes
+    with the scratch folder)."""
+    from ragindex.store.server import QdrantClientBackend
+
+    backend = index.store.backend
+    if not isinstance(backend, QdrantClientBackend):
+        return
+    for name in backend.names.values():
+        try:
+            await backend.client.delete_collection(name)
+        except Exception as error:  # qdrant-client's many types, in one of ours
+            raise StoreError(
+                f"could not drop the temporary collection {name} at {backend.location}: "
+                f"{error}; drop it by hand"
+            ) from None
 
 
 async def _run_mode(
