@@ -226,7 +226,7 @@ def test_ctrl_c_ends_the_cli_watch_with_130_and_keeps_what_was_indexed(
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
     stderr = (logs / "stderr").read_text(encoding="utf-8")
-    assert "Traceback" not in stderr and "stopped after 2 runs" in stderr, stderr
+    assert "Traceback" not in stderr and "stopped after " in stderr, stderr
     with Index.open(Settings.load(home=home)) as index:
         assert len(index.documents()) == 4  # the drafts left out
 
