@@ -7,10 +7,14 @@ for whatever prints data, and every error one line through the app's error bound
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from importlib import import_module
 from pathlib import Path
@@ -78,14 +82,31 @@ def watch(
     """Index files and folders, then keep the index in step with them: files created, changed,
     moved or deleted are indexed or removed within seconds. It never prunes: a folder that
     vanishes or looks emptied is reported and left as indexed. Ctrl-C stops it (exit 130);
-    what was indexed stays."""
+    what was indexed stays; so does SIGTERM."""
     settings = _settings(ctx, config, home, collection)
     if exclude:
         settings = _settings(ctx, config, home, collection, exclude=[*settings.exclude, *exclude])
-    with Index.open(settings) as index:
+    with _sigterm_as_ctrl_c(), Index.open(settings) as index:
         summary = index.watch(paths, on_report=_print_json_line if as_json else _print_run)
     err.print(f"stopped after {summary.runs:,} runs; what was indexed stays", markup=False)
     raise typer.Exit(cli.EXIT_INTERRUPTED)
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """`docker stop` and systemd stop with SIGTERM: a clean stop too, as Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers (a test runner's thread)
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _print_run(run: WatchRun) -> None:

@@ -208,8 +208,9 @@ def wait_for_text(path: Path, text: str, process: subprocess.Popen[str]) -> None
         time.sleep(0.1)
 
 
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_ends_the_cli_watch_with_130_and_keeps_what_was_indexed(
-    home: Path, tmp_path: Path
+    home: Path, tmp_path: Path, stop_signal: signal.Signals
 ) -> None:
     docs = write_notes(tmp_path / "docs", 3)
     write_notes(docs / "drafts", 2)
@@ -220,7 +221,7 @@ def test_ctrl_c_ends_the_cli_watch_with_130_and_keeps_what_was_indexed(
         wait_for_text(logs / "stderr", "Ctrl-C to stop", process)
         (docs / "late.md").write_text("A late note about lanterns.\n", encoding="utf-8")
         wait_for_text(logs / "stdout", f"+ {docs.as_posix()}/late.md", process)
-        os.killpg(process.pid, signal.SIGINT)
+        os.killpg(process.pid, stop_signal)  # Ctrl-C; or a service manager's stop
         assert process.wait(timeout=DEADLINE_S) == 130
     finally:
         if process.poll() is None:
