@@ -117,7 +117,10 @@ async def test_the_index_follows_files_created_changed_moved_and_deleted(
         names = ["zeppelin", "note0", "renamed", "note3", "note4", "note5"]
         names += ["more/note0", "more/note1"]
         assert sorted(await watched.sources()) == sorted(f"{path}/{name}.md" for name in names)
-    assert all(run.ok for run in watched.runs), [run.error for run in watched.runs]
+    # a file renamed between a run's walk and its reading fails in that run (the next one,
+    # which its rename starts, settles it): no run stops on an error
+    outcomes = [(run.error, run.report and run.report.failed) for run in watched.runs]
+    assert all(run.error is None for run in watched.runs), outcomes
 
 
 async def test_a_single_file_saved_by_renaming_over_it_is_followed(
