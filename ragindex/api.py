@@ -19,6 +19,7 @@ from ragindex.config import Settings
 from ragindex.discovery import Discovery
 from ragindex.errors import ConfigError
 from ragindex.factory import make_chunker, make_embedder, make_store
+from ragindex.fusion import FusionSettings, fusion_for
 from ragindex.limits import IngestLimits
 from ragindex.pipeline import IngestPipeline
 from ragindex.preparing import start_loading
@@ -152,11 +153,21 @@ class AsyncIndex(AsyncUpkeep):
         mode: SearchMode = "hybrid",
         filters: FiltersLike = None,
         task: QueryTask | str = "auto",
+        group: bool = True,
+        fusion: FusionSettings | None = None,
     ) -> list[Hit]:
-        """The `k` best chunks for `query`. `filters` narrows by language, kind (code, text, pdf)
-        and path prefix (a folder or file); `task` picks the query instruction."""
+        """The `k` best documents for `query`, each as its best chunk (`group=False`: the `k`
+        best chunks). `filters` narrows by language, kind (code, text, pdf) and path prefix (a
+        folder or file); `task` picks the query instruction; `fusion` overrides how a hybrid
+        search fuses its two sides (default: the settings', else the model's built-in)."""
         return await self._searcher.search(
-            query, limit=k, mode=mode, filters=self._filters(filters), task=task
+            query,
+            limit=k,
+            mode=mode,
+            filters=self._filters(filters),
+            task=task,
+            group=group,
+            fusion=fusion or fusion_for(self.settings, self.embedder.model),
         )
 
     async def stats(self) -> dict[str, Any]:
@@ -292,9 +303,15 @@ class Index(Upkeep):
         mode: SearchMode = "hybrid",
         filters: FiltersLike = None,
         task: QueryTask | str = "auto",
+        group: bool = True,
+        fusion: FusionSettings | None = None,
     ) -> list[Hit]:
-        """The `k` best chunks for `query` (see `AsyncIndex.search`)."""
-        return self._run(self._core.search(query, k=k, mode=mode, filters=filters, task=task))
+        """The `k` best documents (or chunks) for `query` (see `AsyncIndex.search`)."""
+        return self._run(
+            self._core.search(
+                query, k=k, mode=mode, filters=filters, task=task, group=group, fusion=fusion
+            )
+        )
 
     def stats(self) -> dict[str, Any]:
         return self._run(self._core.stats())

@@ -22,15 +22,16 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from ragindex import Index, RagindexError, Settings
+from ragindex.cli_hits import print_hits
 from ragindex.cli_output import error_line, print_json, printable
 from ragindex.cli_report import (
     eval_table,
-    print_hits,
     print_report,
     report_dict,
     run_ingest,
     stats_table,
 )
+from ragindex.cli_tune import tune_command
 
 out = Console(highlight=False, soft_wrap=True)  # never hard-wrap: output is grepped
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -194,7 +195,9 @@ def ingest(
 def search(
     ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="what to look for, in any language, or code")],
-    k: Annotated[int, typer.Option("--k", "-k", min=1, max=1000, help="number of results")] = 10,
+    k: Annotated[
+        int, typer.Option("--k", "-k", min=1, max=1000, help="number of results (documents)")
+    ] = 10,
     lang: Annotated[str | None, typer.Option(help="language: en, zh, de… or python, rust…")] = None,
     kind: Annotated[Kind | None, typer.Option(help="only this kind of document")] = None,
     path: Annotated[str | None, typer.Option(help="only under this folder (or this file)")] = None,
@@ -207,12 +210,17 @@ def search(
         ),
     ] = "auto",
     full: Annotated[bool, typer.Option(help="print whole chunks")] = False,
+    chunks: Annotated[
+        bool,
+        typer.Option("--chunks", help="list every matching chunk, not one result per document"),
+    ] = False,
     as_json: JsonOption = False,
     config: ConfigOption = None,
     home: HomeOption = None,
     collection: CollectionOption = None,
 ) -> None:
-    """Search the index: ranked chunks with score, source, lines or page, and text."""
+    """Search the index: the best documents (each its best chunk; --chunks: every chunk), with
+    rank, source, lines or page, similarity, the query terms found, and text."""
     with Index.open(_settings(ctx, config, home, collection)) as index:
         hits = index.search(
             query,
@@ -220,6 +228,7 @@ def search(
             mode=mode.value,
             task=task,
             filters={"language": lang, "kind": kind.value if kind else None, "path": path},
+            group=not chunks,
         )
     if as_json:
         print_json([dataclasses.asdict(hit) for hit in hits])
@@ -288,6 +297,9 @@ def optimize(
     with Index.open(_settings(ctx, config, home, collection)) as index:
         changed = index.optimize()
     out.print("optimized" if changed else "already optimal")
+
+
+app.command(name="tune")(tune_command)
 
 
 from ragindex import cli_commands  # noqa: E402, F401  (registers watch, documents, remove)

@@ -17,7 +17,7 @@ import tomllib
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
@@ -122,6 +122,28 @@ class Settings(BaseSettings):
     )
     rerank_max_attempts: int = Field(3, ge=1, le=50)
     rerank_max_concurrency: int = Field(16, ge=1, le=1024)
+
+    # --- hybrid search: how the dense and sparse candidates are fused; unset = the built-in
+    # default for the embedding model (`ragindex tune` finds settings for your collections) ---
+    fusion_method: Literal["rrf", "dbsf", "weighted"] | None = Field(
+        None, description="rrf (ranks), dbsf or weighted (normalised scores)"
+    )
+    fusion_k: int | None = Field(None, ge=1, le=10000, description="RRF's rank constant")
+    fusion_dense_weight: float | None = Field(
+        None, ge=0.0, le=1.0, description="the dense side's share; the sparse side gets the rest"
+    )
+    fusion_candidates: int | None = Field(
+        None, ge=1, le=10000, description="candidates fetched from each side"
+    )
+    fusion_adaptive: bool | None = Field(
+        None, description="shift the dense share per query towards the side that stands out"
+    )
+    fusion_cross_lingual_dense_weight: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="the dense share when the query's language is not the documents' one",
+    )
 
     # --- the search page ---
     ui_ingest_roots: Annotated[list[Path], NoDecode] = Field(

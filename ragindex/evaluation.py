@@ -2,8 +2,8 @@
 
 The corpus (`corpus.jsonl`: `_id`, `title`, `text`) is written out as one file per record and
 ingested like any folder into a fresh collection; every query (`queries.jsonl`) is searched in
-each mode; chunk hits are mapped back to their documents (the best chunk stands for its
-document); the ranking is scored against `qrels/test.tsv` with nDCG@10, Recall@10, Recall@100
+each mode; a search returns one hit per document (its best chunk), mapped back to the set's
+document ids; the ranking is scored against `qrels/test.tsv` with nDCG@10, Recall@10, Recall@100
 and MRR@10.
 """
 
@@ -16,7 +16,8 @@ import secrets
 import statistics
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +27,6 @@ from ragindex.errors import ConfigError, RagindexError, StoreError
 from ragindex.types import SearchMode
 
 Qrels = dict[str, dict[str, int]]  # query id -> document id -> relevance grade
-_CHUNKS_PER_DOCUMENT = 3  # chunks fetched per wanted document, so that 100 documents survive
 
 
 @dataclass(frozen=True)
@@ -148,15 +148,28 @@ def score(rankings: Mapping[str, Sequence[str]], qrels: Qrels) -> dict[str, floa
 
 
 # --- running it ---------------------------------------------------------------------------
-async def evaluate(
-    folder: Path, settings: Settings, modes: Sequence[SearchMode], *, depth: int = 100
-) -> EvalReport:
-    """Ingest the set's corpus into a fresh collection and score every mode."""
+@dataclass
+class PreparedSet:
+    """A set's corpus ingested into a fresh, temporary index, ready to be searched."""
+
+    dataset: BeirSet
+    index: AsyncIndex
+    names: dict[str, str]  # file name -> document id (ids may hold any character)
+    chunks: int
+    ingest_seconds: float
+
+    def document_id(self, source: str) -> str:
+        return self.names[Path(source).name]
+
+
+@asynccontextmanager
+async def prepared(folder: Path, settings: Settings) -> AsyncIterator[PreparedSet]:
+    """Ingest the set's corpus once into a temporary collection (removed afterwards)."""
     dataset = load_beir(folder)
     with tempfile.TemporaryDirectory(prefix=f"ragindex-eval-{dataset.name}-") as scratch:
         documents_folder = Path(scratch) / "documents"
         documents_folder.mkdir()
-        names: dict[str, str] = {}  # file name -> document id (ids may hold any character)
+        names: dict[str, str] = {}
         for number, (document_id, text) in enumerate(dataset.corpus.items()):
             name = f"{number:08}.txt"
             (documents_folder / name).write_text(text, encoding="utf-8")
@@ -175,7 +188,7 @@ async def evaluate(
             started = time.perf_counter()
             report = await index.ingest([documents_folder])
             ingest_seconds = time.perf_counter() - started
-            results = [await _run_mode(index, dataset, names, mode, depth) for mode in modes]
+            yield PreparedSet(dataset, index, names, report.chunks, ingest_seconds)
         except BaseException:
             with contextlib.suppress(RagindexError):  # the first error is the one to report
                 await _drop_temporary(index)
@@ -184,14 +197,6 @@ async def evaluate(
             await _drop_temporary(index)
         finally:
             await index.aclose()
-    return EvalReport(
-        dataset=dataset.name,
-        documents=len(dataset.corpus),
-        queries=len(dataset.queries),
-        chunks=report.chunks,
-        ingest_seconds=ingest_seconds,
-        modes=results,
-    )
 
 
 async def _drop_temporary(index: AsyncIndex) -> None:
@@ -212,19 +217,29 @@ async def _drop_temporary(index: AsyncIndex) -> None:
             ) from None
 
 
-async def _run_mode(
-    index: AsyncIndex, dataset: BeirSet, names: Mapping[str, str], mode: SearchMode, depth: int
-) -> ModeResult:
+async def evaluate(
+    folder: Path, settings: Settings, modes: Sequence[SearchMode], *, depth: int = 100
+) -> EvalReport:
+    """Ingest the set's corpus into a fresh collection and score every mode."""
+    async with prepared(folder, settings) as ready:
+        results = [await _run_mode(ready, mode, depth) for mode in modes]
+    return EvalReport(
+        dataset=ready.dataset.name,
+        documents=len(ready.dataset.corpus),
+        queries=len(ready.dataset.queries),
+        chunks=ready.chunks,
+        ingest_seconds=ready.ingest_seconds,
+        modes=results,
+    )
+
+
+async def _run_mode(ready: PreparedSet, mode: SearchMode, depth: int) -> ModeResult:
     rankings: dict[str, list[str]] = {}
     latencies: list[float] = []
-    for query_id, query in dataset.queries.items():
+    for query_id, query in ready.dataset.queries.items():
         started = time.perf_counter()
-        hits = await index.search(query, k=depth * _CHUNKS_PER_DOCUMENT, mode=mode, task="general")
+        # one hit per document, best first: the document's best chunk stands for it
+        hits = await ready.index.search(query, k=depth, mode=mode, task="general")
         latencies.append((time.perf_counter() - started) * 1000)
-        ranking: list[str] = []
-        for hit in hits:  # hits come best first: a document's first hit is its best chunk
-            document_id = names[Path(hit.source).name]
-            if document_id not in ranking:
-                ranking.append(document_id)
-        rankings[query_id] = ranking[:depth]
-    return ModeResult(mode, score(rankings, dataset.qrels), latencies)
+        rankings[query_id] = [ready.document_id(hit.source) for hit in hits]
+    return ModeResult(mode, score(rankings, ready.dataset.qrels), latencies)

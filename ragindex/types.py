@@ -112,9 +112,11 @@ class Filters:
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """One search result: a chunk with where it came from."""
+    """One search result: a chunk with where it came from. By default a search returns one hit
+    per document (its best chunk); `other_chunks` counts that document's other chunks among the
+    candidates."""
 
-    score: float
+    score: float  # the fused score (hybrid) or the one side's score
     source: str
     chunk_index: int
     text: str
@@ -128,6 +130,11 @@ class Hit:
     location: str | None = None  # "slide 3", "Sales rows 2–40", "chapter 2: …", "cells 4–7"
     # the query's sparse terms found in this chunk's text (stopwords left out)
     matched_terms: tuple[str, ...] = ()
+    rank: int = 0  # 1 for the best hit
+    # this chunk's cosine similarity to the query, and its BM25 score (None: the mode has none)
+    dense_score: float | None = None
+    sparse_score: float | None = None
+    other_chunks: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,3 +105,31 @@ def test_eval_of_a_folder_that_is_not_beir_says_so(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["eval", str(tmp_path)])
     assert result.exit_code == 2
     assert "is not a readable BEIR set" in result.output
+
+
+def test_tune_ingests_each_set_once_and_prints_the_best_settings_and_how_to_apply_them(
+    tmp_path: Path,
+) -> None:
+    first, second = write_beir(tmp_path / "one"), write_beir(tmp_path / "two")
+    arguments = ["tune", str(first), str(second), "--methods", "rrf,weighted"]
+    result = CliRunner().invoke(app, [*arguments, "--weights", "0.3,0.7", "--ks", "60", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert set(report["single_modes_ndcg@10"]) == {"one", "two"}
+    # 2 methods x 2 weights x adaptive on/off x cross-lingual share on/off
+    assert len(report["ranked"]) == 16
+    best = report["best"]
+    assert best == report["ranked"][0]
+    top = max(row["worst_margin"] for row in report["ranked"])
+    assert best["worst_margin"] >= top - 0.005  # the safest, then the best on average
+    assert set(best["environment"]) >= {"RAGINDEX_FUSION_METHOD", "RAGINDEX_FUSION_DENSE_WEIGHT"}
+    assert "weighted" in report["current"]["fusion"]  # the packaged model's default
+    text = CliRunner().invoke(app, [*arguments, "--weights", "0.5"])
+    assert text.exit_code == 0, text.output
+    assert "best: " in text.stdout and "export RAGINDEX_FUSION_METHOD=" in text.stdout
+
+
+def test_tune_refuses_a_method_it_does_not_know(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["tune", str(write_beir(tmp_path / "s")), "--methods", "x"])
+    assert result.exit_code == 2
+    assert "unknown fusion method" in result.output

@@ -18,14 +18,26 @@ from typing import Any
 import pytest
 from qdrant_client import AsyncQdrantClient, models
 
+from ragindex import sparse
 from ragindex.errors import StoreError, StoreLockedError
-from ragindex.store import schema
+from ragindex.fusion import FusionSettings, fuse
+from ragindex.store import queries, schema
+from ragindex.store.backend import Backend
 from ragindex.store.documents import DocumentStore
 from ragindex.store.edge import EdgeBackend
+from ragindex.store.points import Dbsf, Fusion, PointQuery, Prefetch, Rrf
 from ragindex.store.queries import older_versions
 from ragindex.store.recording import RecordingBackend, check_commit_order
 from ragindex.store.server import QdrantClientBackend
-from ragindex.testing.store import SPEC, BackendMaker, StoreContract, document, index_document
+from ragindex.testing.store import (
+    SPEC,
+    BackendMaker,
+    StoreContract,
+    document,
+    index_document,
+    unit_vector,
+)
+from ragindex.types import Filters
 
 # qdrant-client's local mode warns that it ignores payload indexes: expected here
 pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning")
@@ -202,3 +214,46 @@ async def test_chunk_batches_go_out_several_at_a_time(
         for w in chunk_writes
     )
     assert most_at_once == store.writes_in_flight
+
+
+@pytest.mark.parametrize("backend_kind", ["edge", "qdrant-client"])
+async def test_client_side_fusion_scores_as_the_engine_does(
+    tmp_path: Path, backend_kind: str
+) -> None:
+    """ragindex fuses on the client (it needs each side's list, for the hits' scores and for
+    grouping); Qdrant's RRF (weighted too) and DBSF over the same two prefetches must give
+    every point the same score."""
+    backend: Backend = (
+        EdgeBackend(tmp_path, "fusion")
+        if backend_kind == "edge"
+        else QdrantClientBackend(AsyncQdrantClient(path=str(tmp_path / "q")), "f", location="q")
+    )
+    store = DocumentStore(backend)
+    await store.create_or_check(SPEC)
+    words = ["harbour", "lantern", "keeper", "storm", "ship", "rope", "tide", "gull"]
+    for i in range(40):
+        text = " ".join(words[(i * j) % len(words)] for j in range(1, 2 + i % 6))
+        await index_document(store, *document(f"/fuse/{i}.txt", [f"{text} {i}"]))
+    dense, query_sparse = unit_vector("harbour"), sparse.query_vector("harbour lantern storm")
+    lists = await store.candidates(dense=dense, sparse=query_sparse, filters=Filters(), limit=25)
+    assert lists.dense is not None and lists.sparse is not None
+    ours_dense = [(r.id, r.score) for r in lists.dense]
+    ours_sparse = [(r.id, r.score) for r in lists.sparse]
+    nearest = [n for n in queries.nearest_of(dense, query_sparse) if n is not None]
+    cases: list[tuple[Fusion, FusionSettings]] = [
+        (Rrf(k=60), FusionSettings("rrf", k=60, dense_weight=0.5, candidates=25)),
+        (Rrf(k=10, weights=(1.0, 0.5)), FusionSettings("rrf", 10, 2 / 3, 25)),
+        (Dbsf(), FusionSettings("dbsf", dense_weight=0.5, candidates=25)),
+    ]
+    for engine_fusion, settings in cases:
+        prefetches = tuple(Prefetch(n, 25, None) for n in nearest)
+        engine = await backend.query(
+            PointQuery(limit=20, prefetches=prefetches, fusion=engine_fusion)
+        )
+        ours = dict(fuse(ours_dense, ours_sparse, settings))
+        # an even split halves each normalised score where Qdrant adds them whole
+        scale = 2.0 if isinstance(engine_fusion, Dbsf) else 1.0
+        assert len(engine) == 20
+        for point in engine:
+            assert scale * ours[point.id] == pytest.approx(point.score, rel=1e-4), engine_fusion
+    await store.close()

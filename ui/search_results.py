@@ -61,14 +61,29 @@ def preview(text: str, matched: tuple[str, ...]) -> str:
     return ("… " if start else "") + excerpt + " …"
 
 
+def similarity(hit: Hit) -> str:
+    """How close in meaning, as a percentage of cosine similarity; a keyword search's BM25
+    score when there is no dense side. Never a raw fusion score."""
+    if hit.dense_score is not None:
+        return f"{max(hit.dense_score, 0.0) * 100:.0f}% similar"
+    if hit.sparse_score is not None:
+        return f"keyword score {hit.sparse_score:.1f}"
+    return ""
+
+
 def show_hit(rank: int, hit: Hit) -> None:
     with st.container(border=True):
         header, badges = st.columns([4, 1])
-        header.text(f"{rank}. {location(hit)}")
-        badges.text(f"{hit.kind} · {hit.language or '?'} · {hit.score:.4f}")
+        header.text(f"{hit.rank or rank}. {location(hit)}")
+        badges.text(
+            " · ".join(part for part in (hit.kind, hit.language or "?", similarity(hit)) if part)
+        )
         path = breadcrumb(hit)
         if path:
             st.text(f"§ {path}")
+        if hit.other_chunks:
+            more = hit.other_chunks
+            st.caption(f"+{more} more matching chunk{'s' if more > 1 else ''} in this document")
         shown = preview(hit.text, hit.matched_terms)
         if hit.kind == "code":
             st.code(shown, language=hit.language or None, line_numbers=False, wrap_lines=True)
@@ -85,6 +100,11 @@ def show_hit(rank: int, hit: Hit) -> None:
 
 
 def results(index: Index, query: str, options: dict[str, Any]) -> None:
+    every_chunk = st.toggle(
+        "Every matching chunk",
+        key="every-chunk",
+        help="off: one result per document, its best chunk; on: each matching chunk",
+    )
     started = time.perf_counter()
     try:
         hits = index.search(
@@ -93,6 +113,7 @@ def results(index: Index, query: str, options: dict[str, Any]) -> None:
             mode=options["mode"],
             filters=options["filters"],
             task=options["task"],
+            group=not every_chunk,
         )
     except RagindexError as error:
         st.error("The search failed.")

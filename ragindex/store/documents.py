@@ -25,7 +25,7 @@ from ragindex.errors import StoreError
 from ragindex.store import queries, schema
 from ragindex.store.backend import Backend
 from ragindex.store.base import DocumentChunks
-from ragindex.store.points import Point
+from ragindex.store.points import Point, SideLists
 from ragindex.types import (
     CollectionSpec,
     Filters,
@@ -248,6 +248,45 @@ class DocumentStore:
         )
         found = await self.backend.query(query)
         return [schema.hit_from_payload(point.score, point.payload) for point in found]
+
+    async def candidates(
+        self,
+        *,
+        dense: FloatArray | None,
+        sparse: SparseVector | None,
+        filters: Filters,
+        limit: int,
+    ) -> SideLists:
+        """Each given vector's best `limit` chunks, queried separately, for fusion and grouping
+        on the client (a sparse vector without any term asks nothing)."""
+        if not await self._opened():
+            return SideLists(dense=[] if dense is not None else None, sparse=None)
+        dense_nearest, sparse_nearest = queries.nearest_of(dense, sparse)
+        asked = [nearest for nearest in (dense_nearest, sparse_nearest) if nearest is not None]
+        found = await asyncio.gather(
+            *(self.backend.query(queries.side_query(n, filters, limit)) for n in asked)
+        )
+        lists = iter(found)
+        return SideLists(
+            dense=next(lists) if dense_nearest is not None else None,
+            sparse=next(lists) if sparse_nearest is not None else None,
+        )
+
+    async def scores_of(
+        self,
+        ids: Sequence[str],
+        *,
+        dense: FloatArray | None = None,
+        sparse: SparseVector | None = None,
+    ) -> dict[str, float]:
+        """The given vector's scores of these chunks: cosine for a dense one, BM25 for a sparse
+        one (a chunk that shares no term with it is left out)."""
+        dense_nearest, sparse_nearest = queries.nearest_of(dense, sparse)
+        nearest = dense_nearest or sparse_nearest
+        if not ids or nearest is None or not await self._opened():
+            return {}
+        found = await self.backend.query(queries.scores_query(nearest, ids))
+        return {point.id: point.score for point in found}
 
     async def stats(self) -> StoreStats:
         documents = chunks = 0

@@ -25,6 +25,7 @@ from ragindex.store import schema
 from ragindex.store.backend import Collection
 from ragindex.store.points import (
     Condition,
+    Dbsf,
     DenseNearest,
     Fusion,
     Match,
@@ -160,7 +161,7 @@ class EdgeBackend:
                 for p in query.prefetches
             ],
             query=_fusion(query.fusion) if query.fusion else _nearest(query.nearest),
-            filter=_filter(query.filter),
+            filter=_query_filter(query),
             with_payload=True,
         )
         found = await self._call(lambda: self._shard("chunks").query(request))
@@ -251,6 +252,14 @@ def _filter(where: PointFilter | None) -> qe.Filter | None:
     return None if where is None else _boolean(where)
 
 
+def _query_filter(query: PointQuery) -> qe.Filter | None:
+    where = _filter(query.filter)
+    if not query.ids:
+        return where
+    only: list[Any] = [qe.HasIdCondition(set(query.ids))]
+    return qe.Filter(must=only + ([where] if where is not None else []))
+
+
 def _nearest(nearest: Nearest | None) -> Any:
     if nearest is None:
         raise StoreError("a query needs a vector or a fusion of prefetches")
@@ -261,4 +270,6 @@ def _nearest(nearest: Nearest | None) -> Any:
 
 
 def _fusion(fusion: Fusion) -> Any:
-    return qe.Fusion.Rrf(k=fusion.k)
+    if isinstance(fusion, Dbsf):
+        return qe.Fusion.Dbsf()
+    return qe.Fusion.Rrf(k=fusion.k, weights=list(fusion.weights) if fusion.weights else None)

@@ -87,12 +87,19 @@ Nearest = DenseNearest | SparseNearest
 @dataclass(frozen=True, slots=True)
 class Rrf:
     """Reciprocal rank fusion. k=60 as in the RRF paper; Qdrant's own default (2) lets the first
-    ranks of each list dominate."""
+    ranks of each list dominate. `weights`: one per prefetch (None: equal)."""
 
     k: int = 60
+    weights: tuple[float, ...] | None = None
 
 
-Fusion = Rrf  # the fusion methods a backend translates; add one here (and a line per backend)
+@dataclass(frozen=True, slots=True)
+class Dbsf:
+    """Qdrant's distribution-based score fusion (no weights)."""
+
+
+# the fusion methods a backend translates; add one here (and a line per backend)
+Fusion = Rrf | Dbsf
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,3 +119,13 @@ class PointQuery:
     filter: PointFilter | None = None
     prefetches: tuple[Prefetch, ...] = ()
     fusion: Fusion | None = None
+    ids: tuple[PointId, ...] = ()  # only these points (empty: any); with `filter`, both apply
+
+
+@dataclass(frozen=True, slots=True)
+class SideLists:
+    """A hybrid search's candidates before fusion: each side's best chunks, best first (None:
+    that side was not asked)."""
+
+    dense: list[ScoredRecord] | None
+    sparse: list[ScoredRecord] | None

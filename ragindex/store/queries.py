@@ -67,12 +67,7 @@ def search_query(
     """Hybrid: both vectors' candidates fused by RRF. Otherwise the vector the mode asks for, or
     the one there is (a query without any sparse term searches densely)."""
     where = search_filter(filters)
-    dense_nearest = DenseNearest(dense.tolist()) if dense is not None else None
-    sparse_nearest = (
-        SparseNearest(SparseValues(list(sparse.indices), list(sparse.values)))
-        if sparse is not None and sparse.indices
-        else None
-    )
+    dense_nearest, sparse_nearest = nearest_of(dense, sparse)
     if mode == "hybrid" and dense_nearest is not None and sparse_nearest is not None:
         candidates = max(limit * 4, FUSION_CANDIDATES)
         return PointQuery(
@@ -88,3 +83,27 @@ def search_query(
     if single is None:
         raise StoreError("a search needs a dense or a sparse query vector")
     return PointQuery(limit=limit, nearest=single, filter=where)
+
+
+def nearest_of(
+    dense: FloatArray | None, sparse: SparseVector | None
+) -> tuple[DenseNearest | None, SparseNearest | None]:
+    """The dense and the sparse nearest queries there are (a sparse vector without any term is
+    none)."""
+    dense_nearest = DenseNearest(dense.tolist()) if dense is not None else None
+    sparse_nearest = (
+        SparseNearest(SparseValues(list(sparse.indices), list(sparse.values)))
+        if sparse is not None and sparse.indices
+        else None
+    )
+    return dense_nearest, sparse_nearest
+
+
+def side_query(nearest: Nearest, filters: Filters, limit: int) -> PointQuery:
+    """One side of a hybrid search, fused on the client."""
+    return PointQuery(limit=limit, nearest=nearest, filter=search_filter(filters))
+
+
+def scores_query(nearest: Nearest, ids: Sequence[str]) -> PointQuery:
+    """This side's scores of exactly these chunks (those it matches at all)."""
+    return PointQuery(limit=len(ids), nearest=nearest, ids=tuple(ids))

@@ -23,6 +23,7 @@ from ragindex.store import schema
 from ragindex.store.backend import Collection
 from ragindex.store.points import (
     Condition,
+    Dbsf,
     DenseNearest,
     Fusion,
     Match,
@@ -198,7 +199,7 @@ class QdrantClientBackend:
                 prefetch=prefetches or None,
                 query=scoring,
                 using=using,
-                query_filter=_filter(query.filter),
+                query_filter=_query_filter(query),
                 limit=query.limit,
                 with_payload=True,
             )
@@ -256,6 +257,14 @@ def _filter(where: PointFilter | None) -> models.Filter | None:
     return None if where is None else _boolean(where)
 
 
+def _query_filter(query: PointQuery) -> models.Filter | None:
+    where = _filter(query.filter)
+    if not query.ids:
+        return where
+    only: list[models.Condition] = [models.HasIdCondition(has_id=list(query.ids))]
+    return models.Filter(must=only + ([where] if where is not None else []))
+
+
 def _nearest(nearest: Nearest | None) -> tuple[Any, str]:
     """The query and the named vector it searches."""
     if nearest is None:
@@ -274,4 +283,7 @@ def _prefetch(prefetch: Prefetch) -> models.Prefetch:
 
 
 def _fusion(fusion: Fusion) -> models.Query:
-    return models.RrfQuery(rrf=models.Rrf(k=fusion.k))
+    if isinstance(fusion, Dbsf):
+        return models.FusionQuery(fusion=models.Fusion.DBSF)
+    weights = list(fusion.weights) if fusion.weights else None
+    return models.RrfQuery(rrf=models.Rrf(k=fusion.k, weights=weights))
