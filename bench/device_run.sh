@@ -18,7 +18,7 @@ if [[ $what == cores || $what == all ]]; then
   $S cores --cores 1,2,4,8,16 --corpus $C --json $OUT/cores.json 2>&1 | tee $OUT/cores.log
   $S cores --cores 16 --pipelines ragindex,langchain,tutorial --corpus $C --json $OUT/peers16.json
   $S cores --cores 16 --copies 4 --servers 2 --corpus $C --json $OUT/x4.json
-  $S cores --cores 16 --corpus $C --py-spy $OUT/spy.txt  # py-spy pauses the process: slow
+  $S cores --cores 16 --corpus $C --py-spy $OUT/spy.txt
 fi
 if [[ $what == replicas || $what == all ]]; then
   $S replicas --replicas 1 --corpus $C --json $OUT/rep1.json

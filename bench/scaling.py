@@ -123,6 +123,11 @@ def ingest_once(arguments: argparse.Namespace) -> None:
 
     if arguments.pipeline == "ragindex":
         import ragindex.api  # noqa: F401  (imports before the clock)
+
+        if batch := os.environ.get("BENCH_WRITE_BATCH"):  # an experiment: points per store call
+            from ragindex.store.documents import DocumentStore
+
+            DocumentStore.__init__.__kwdefaults__["write_batch"] = int(batch)
     elif arguments.pipeline in ("langchain", "tutorial"):
         import langchain_openai  # noqa: F401
         import langchain_qdrant  # noqa: F401
@@ -180,6 +185,7 @@ def run_ingest(
             "py-spy",
             "record",
             "--gil",
+            "--nonblocking",  # without it py-spy pauses the process at every sample
             "--rate",
             "200",
             "--format",
