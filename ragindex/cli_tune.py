@@ -9,8 +9,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from ragindex.cli_output import print_json, printable
 from ragindex.config import Settings
@@ -74,7 +72,9 @@ def tune_command(
     if as_json:
         print_json(report_dict(report))
         return
-    out.print(tune_table(report, top))
+    out.print("nDCG@10 per set (margin over its best single mode), best settings first:")
+    for line in tune_lines(report, top):
+        out.print(line, markup=False)
     best = report.best.fusion
     out.print(f"best: {best.describe()}", markup=False)
     out.print("apply it with:", markup=False)
@@ -102,27 +102,24 @@ def report_dict(report: TuneReport) -> dict[str, Any]:
     }
 
 
-def tune_table(report: TuneReport, top: int) -> Table:
+def tune_lines(report: TuneReport, top: int) -> list[str]:
+    """Plain lines, one setting per line, readable at any width and easy to grep: nDCG@10 per
+    set with the margin over that set's best single mode, then the worst margin and the mean."""
     names = list(report.single)
-    table = Table(title="nDCG@10 by fusion setting (margin over the best single mode)")
-    table.add_column("fusion")
-    for name in names:
-        table.add_column(Text(printable(name)), justify="right")
-    table.add_column("worst margin", justify="right")
-    table.add_column("mean", justify="right")
+    lines = ["sets: " + ", ".join(f"{n + 1}={printable(name)}" for n, name in enumerate(names))]
     for mode in ("dense", "sparse"):
-        values = [f"{report.single[name][mode]:.3f}" for name in names]
-        table.add_row(mode, *values, "", f"{_mean(report.single, mode):.3f}")
-    rows = [("current: ", report.default)] + [("", result) for result in report.ranked[:top]]
+        values = "  ".join(f"{report.single[name][mode]:.3f}" for name in names)
+        lines.append(f"{mode:<7} {values}  mean {_mean(report.single, mode):.3f}")
+    rows = [("current", report.default)] + [
+        (f"#{number}", result) for number, result in enumerate(report.ranked[:top], start=1)
+    ]
     for label, result in rows:
-        cells = [f"{result.ndcg[n]:.3f} ({result.margins[n]:+.3f})" for n in names]
-        table.add_row(
-            label + result.fusion.describe(),
-            *cells,
-            f"{result.worst_margin:+.3f}",
-            f"{result.mean_ndcg:.3f}",
+        values = "  ".join(f"{result.ndcg[n]:.3f} ({result.margins[n]:+.3f})" for n in names)
+        lines.append(
+            f"{label:<7} {values}  worst {result.worst_margin:+.3f}  mean {result.mean_ndcg:.3f}"
+            f"  {result.fusion.describe()}"
         )
-    return table
+    return lines
 
 
 def _mean(single: dict[str, dict[str, float]], mode: str) -> float:

@@ -92,7 +92,8 @@ class FusionSettings:
 
 # One default per kind of embedder, never per data set. The packaged model's was chosen with
 # `ragindex tune` on all six development sets at once (BENCHMARKS.md), from a plateau: dense
-# shares 0.4-0.45 and cross-lingual shares 0.7-0.8 all beat the best single mode everywhere.
+# shares 0.35-0.45 with cross-lingual shares 0.7-0.8 keep every set at or above its best single
+# mode, under both sparse schemes (v1 and v2).
 # The model is weak on English science and code (the words lead) and its strength is meaning
 # across languages (it leads there). Qwen3-Embedding's dense side is far stronger (it leads
 # everywhere; not measurable here: no GPU); an unknown model gets an even split.
