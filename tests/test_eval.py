@@ -124,12 +124,12 @@ def test_tune_ingests_each_set_once_and_prints_the_best_settings_and_how_to_appl
     assert best["worst_margin"] >= top - 0.005  # the safest, then the best on average
     assert set(best["environment"]) >= {"RAGINDEX_FUSION_METHOD", "RAGINDEX_FUSION_DENSE_WEIGHT"}
     assert "weighted" in report["current"]["fusion"]  # the packaged model's default
-    text = CliRunner().invoke(app, [*arguments, "--weights", "0.5"])
+    text = CliRunner().invoke(app, [*arguments, "--weights", "0.5", "--top", "3"])
     assert text.exit_code == 0, text.output
     assert "best: " in text.stdout and "export RAGINDEX_FUSION_METHOD=" in text.stdout
     assert "sets: 1=one, 2=two" in text.stdout
     rows = [line for line in text.stdout.splitlines() if line.startswith(("current", "#"))]
-    assert len(rows) == 1 + 8 and all(" worst " in row and " mean " in row for row in rows)
+    assert len(rows) == 1 + 3 and all(" worst " in row and " mean " in row for row in rows)
 
 
 def test_tune_refuses_a_method_it_does_not_know(tmp_path: Path) -> None:
