@@ -20,12 +20,13 @@ from ragindex.errors import (
     PathError,
     PruneRequiredError,
     RagindexError,
+    RerankError,
     SourceError,
     StoreError,
     StoreLockedError,
 )
 from ragindex.progress import Progress
-from ragindex.types import Filters, Hit, IngestReport
+from ragindex.types import Filters, Hit, IngestReport, SearchResults
 
 __version__ = "0.1.0"
 
@@ -46,6 +47,8 @@ __all__ = [
     "Progress",
     "PruneRequiredError",
     "RagindexError",
+    "RerankError",
+    "SearchResults",
     "Settings",
     "SourceError",
     "StoreError",

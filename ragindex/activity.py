@@ -8,8 +8,10 @@ its visitors: each of them sees the running ingest through this, and may stop it
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from ragindex.errors import IngestBusyError
@@ -44,3 +46,21 @@ class IngestActivity:
 
 def start_activity(paths: Sequence[str], stop: asyncio.Event) -> IngestActivity:
     return IngestActivity(tuple(paths), _stop=stop, _loop=asyncio.get_running_loop())
+
+
+async def make_event() -> asyncio.Event:
+    return asyncio.Event()  # created on the index's loop, which it belongs to
+
+
+def forward_stop(
+    stop: threading.Event,
+    future: Future[object],
+    async_stop: asyncio.Event,
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    """Set `async_stop` on the index's loop once the caller's `stop` is set, until the run (or
+    watch) `future` is done: a synchronous caller stops a run from its own thread."""
+    while not future.done():
+        if stop.wait(0.2):
+            loop.call_soon_threadsafe(async_stop.set)
+            return

@@ -8,17 +8,17 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Coroutine, Iterable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ragindex import sparse
-from ragindex.activity import IngestActivity, start_activity
+from ragindex.activity import IngestActivity, forward_stop, make_event, start_activity
 from ragindex.config import Settings
 from ragindex.discovery import Discovery
-from ragindex.errors import ConfigError
-from ragindex.factory import make_chunker, make_embedder, make_store
+from ragindex.factory import make_chunker, make_embedder, make_reranker, make_store
+from ragindex.filters import FiltersLike, filters_from
 from ragindex.fusion import FusionSettings, fusion_for
 from ragindex.limits import IngestLimits
 from ragindex.pipeline import IngestPipeline
@@ -28,18 +28,15 @@ from ragindex.search import QueryTask, Searcher
 from ragindex.store.schema import check_spec
 from ragindex.types import (
     CollectionSpec,
-    Filters,
-    Hit,
     IngestReport,
     ManifestRecord,
     SearchMode,
+    SearchResults,
 )
 from ragindex.upkeep import AsyncUpkeep, Upkeep
 
 T = TypeVar("T")
-FiltersLike = Filters | Mapping[str, str | None] | None
 PathsLike = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
-_FILTER_KEYS = ("language", "kind", "path", "path_prefix")
 
 
 class AsyncIndex(AsyncUpkeep):
@@ -54,11 +51,13 @@ class AsyncIndex(AsyncUpkeep):
             dimension=self.embedder.dimension,
             sparse_scheme=sparse.SCHEME,
         )
+        self.reranker = make_reranker(settings)
         self._searcher = Searcher(
             self.embedder,
             self.store,
             general_task=settings.query_task,
             code_task=settings.code_query_task,
+            reranker=self.reranker,
         )
         self._opened_for_writing = False
         self._activity: IngestActivity | None = None
@@ -155,19 +154,24 @@ class AsyncIndex(AsyncUpkeep):
         task: QueryTask | str = "auto",
         group: bool = True,
         fusion: FusionSettings | None = None,
-    ) -> list[Hit]:
+        rerank: bool | None = None,
+    ) -> SearchResults:
         """The `k` best documents for `query`, each as its best chunk (`group=False`: the `k`
         best chunks). `filters` narrows by language, kind (code, text, pdf) and path prefix (a
         folder or file); `task` picks the query instruction; `fusion` overrides how a hybrid
-        search fuses its two sides (default: the settings', else the model's built-in)."""
+        search fuses its two sides (default: the settings', else the model's built-in).
+        `rerank`: reorder the best fused candidates with the reranker (default: when
+        RAGINDEX_RERANK_URL is set); a reranker that fails leaves the fused order and a
+        `warning` on the results."""
         return await self._searcher.search(
             query,
             limit=k,
             mode=mode,
-            filters=self._filters(filters),
+            filters=filters_from(filters, portable_paths=self.settings.portable_paths),
             task=task,
             group=group,
             fusion=fusion or fusion_for(self.settings, self.embedder.model),
+            rerank=rerank,
         )
 
     async def stats(self) -> dict[str, Any]:
@@ -183,6 +187,7 @@ class AsyncIndex(AsyncUpkeep):
             "store": store_stats.location,
             "store_bytes": store_stats.size_bytes,
             "embedder": self.embedder.metrics(),
+            "reranker": self.reranker.metrics() if self.reranker else None,
         }
 
     async def documents(self) -> list[ManifestRecord]:
@@ -199,35 +204,14 @@ class AsyncIndex(AsyncUpkeep):
             await self.store.close()
         finally:
             await self.embedder.aclose()
+            if self.reranker is not None:
+                await self.reranker.aclose()
 
     async def __aenter__(self) -> AsyncIndex:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
-
-    def _filters(self, filters: FiltersLike) -> Filters:
-        if filters is None:
-            return Filters()
-        if not isinstance(filters, Filters):
-            unknown = set(filters) - set(_FILTER_KEYS)
-            if unknown:
-                raise ConfigError(
-                    f"unknown filter(s): {', '.join(sorted(unknown))}; "
-                    f"use {', '.join(_FILTER_KEYS)}"
-                )
-            filters = Filters(
-                language=filters.get("language") or None,
-                kind=filters.get("kind") or None,
-                path_prefix=filters.get("path") or filters.get("path_prefix") or None,
-            )
-        prefix = filters.path_prefix
-        if prefix and not self.settings.portable_paths:
-            # sources are stored as absolute paths: a relative prefix means "from here"
-            prefix = Path(os.path.abspath(prefix)).as_posix()
-        elif prefix:
-            prefix = prefix.strip("/")
-        return Filters(language=filters.language, kind=filters.kind, path_prefix=prefix)
 
 
 class Index(Upkeep):
@@ -279,14 +263,14 @@ class Index(Upkeep):
     ) -> IngestReport:
         """Index files and folders (see `AsyncIndex.ingest`). Ctrl-C, or setting `stop`, ends the
         run cleanly: documents committed so far stay, the report says `interrupted`."""
-        async_stop = self._run(_make_event())
+        async_stop = self._run(make_event())
         future = asyncio.run_coroutine_threadsafe(
             self._core.ingest(paths, progress=progress, stop=async_stop, prune=prune), self._loop
         )
         watcher = None
         if stop is not None:
             watcher = threading.Thread(
-                target=_forward_stop, args=(stop, future, async_stop, self._loop), daemon=True
+                target=forward_stop, args=(stop, future, async_stop, self._loop), daemon=True
             )
             watcher.start()
         try:
@@ -305,13 +289,26 @@ class Index(Upkeep):
         task: QueryTask | str = "auto",
         group: bool = True,
         fusion: FusionSettings | None = None,
-    ) -> list[Hit]:
+        rerank: bool | None = None,
+    ) -> SearchResults:
         """The `k` best documents (or chunks) for `query` (see `AsyncIndex.search`)."""
         return self._run(
             self._core.search(
-                query, k=k, mode=mode, filters=filters, task=task, group=group, fusion=fusion
+                query,
+                k=k,
+                mode=mode,
+                filters=filters,
+                task=task,
+                group=group,
+                fusion=fusion,
+                rerank=rerank,
             )
         )
+
+    @property
+    def reranks(self) -> bool:
+        """Whether a reranker is configured (RAGINDEX_RERANK_URL)."""
+        return self._core.reranker is not None
 
     def stats(self) -> dict[str, Any]:
         return self._run(self._core.stats())
@@ -337,19 +334,3 @@ class Index(Upkeep):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-async def _make_event() -> asyncio.Event:
-    return asyncio.Event()  # created on the index's loop, which it belongs to
-
-
-def _forward_stop(
-    stop: threading.Event,
-    future: Future[IngestReport],
-    async_stop: asyncio.Event,
-    loop: asyncio.AbstractEventLoop,
-) -> None:
-    while not future.done():
-        if stop.wait(0.2):
-            loop.call_soon_threadsafe(async_stop.set)
-            return

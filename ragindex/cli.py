@@ -89,6 +89,13 @@ class Mode(StrEnum):
     sparse = "sparse"
 
 
+class EvalMode(StrEnum):
+    hybrid = "hybrid"
+    dense = "dense"
+    sparse = "sparse"
+    rerank = "rerank"  # hybrid, then reordered by the rerank server (RAGINDEX_RERANK_URL)
+
+
 class Kind(StrEnum):
     code = "code"
     text = "text"
@@ -214,6 +221,12 @@ def search(
         bool,
         typer.Option("--chunks", help="list every matching chunk, not one result per document"),
     ] = False,
+    rerank: Annotated[
+        bool | None,
+        typer.Option(
+            "--rerank/--no-rerank", help="reorder with the reranker (default: when one is set)"
+        ),
+    ] = None,
     as_json: JsonOption = False,
     config: ConfigOption = None,
     home: HomeOption = None,
@@ -229,7 +242,10 @@ def search(
             task=task,
             filters={"language": lang, "kind": kind.value if kind else None, "path": path},
             group=not chunks,
+            rerank=rerank,
         )
+    if hits.warning:
+        err.print(f"warning: {printable(hits.warning)}", markup=False)
     if as_json:
         print_json([dataclasses.asdict(hit) for hit in hits])
         return
@@ -265,7 +281,8 @@ def evaluate(
         Path, typer.Argument(help="a BEIR folder: corpus.jsonl, queries.jsonl, qrels/")
     ],
     mode: Annotated[
-        list[Mode] | None, typer.Option("--mode", help="search mode to score (repeatable)")
+        list[EvalMode] | None,
+        typer.Option("--mode", help="search mode to score (repeatable; rerank needs a reranker)"),
     ] = None,
     k: Annotated[int, typer.Option("--k", help="documents ranked per query (for Recall@k)")] = 100,
     as_json: JsonOption = False,
@@ -277,7 +294,7 @@ def evaluate(
 
     from ragindex.evaluation import evaluate as run_evaluation
 
-    modes = [choice.value for choice in mode or list(Mode)]
+    modes = [choice.value for choice in mode or list(Mode)]  # rerank only when asked
     report = asyncio.run(run_evaluation(dataset, _settings(ctx, config), modes, depth=k))  # type: ignore[arg-type]
     if as_json:
         print_json(report.as_dict())

@@ -24,7 +24,10 @@ def similarity(hit: Hit) -> str:
 
 
 def location(hit: Hit) -> str:
-    """`path:12-40` for text and code, `path (page 3)` for PDFs."""
+    """`path:12-40` for text and code, `path (page 3)` for PDFs, `path (slide 3)` for the
+    formats with their own places (slides, sheet rows, chapters, sections, notebook cells)."""
+    if hit.location:
+        return f"{hit.source} ({hit.location})"
     if hit.page is not None:
         return f"{hit.source} (page {hit.page})"
     return f"{hit.source}:{hit.line_start}-{hit.line_end}"
@@ -33,6 +36,8 @@ def location(hit: Hit) -> str:
 def describe(hit: Hit) -> str:
     """The line under a hit's header: what matched, and what else of its document did."""
     parts = [similarity(hit)] if similarity(hit) else []
+    if hit.rerank_score is not None:
+        parts.insert(0, f"relevance {hit.rerank_score:.2f} (reranked)")
     if hit.matched_terms:
         parts.append("terms: " + ", ".join(hit.matched_terms))
     elif hit.sparse_score is not None:

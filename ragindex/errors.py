@@ -23,6 +23,11 @@ class EmbeddingServerUnavailable(EmbeddingError):
     """The embedding server cannot be reached at all (refused, DNS, down)."""
 
 
+class RerankError(RagindexError):
+    """The rerank stage could not reorder the candidates (no server reachable, every attempt
+    failed, the request refused, a wrong key). The searcher shows the fused order instead."""
+
+
 class StoreError(RagindexError):
     """The vector store refused or failed an operation."""
 

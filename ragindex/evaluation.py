@@ -20,10 +20,11 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from ragindex.api import AsyncIndex
 from ragindex.config import Settings
-from ragindex.errors import ConfigError, RagindexError, StoreError
+from ragindex.errors import ConfigError, RagindexError, RerankError, StoreError
 from ragindex.types import SearchMode
 
 Qrels = dict[str, dict[str, int]]  # query id -> document id -> relevance grade
@@ -217,10 +218,15 @@ async def _drop_temporary(index: AsyncIndex) -> None:
             ) from None
 
 
+EvalMode = SearchMode | Literal["rerank"]  # rerank: hybrid, then the reranker's order
+
+
 async def evaluate(
-    folder: Path, settings: Settings, modes: Sequence[SearchMode], *, depth: int = 100
+    folder: Path, settings: Settings, modes: Sequence[EvalMode], *, depth: int = 100
 ) -> EvalReport:
     """Ingest the set's corpus into a fresh collection and score every mode."""
+    if "rerank" in modes and not settings.rerank_urls:
+        raise ConfigError("--mode rerank needs a rerank server: set RAGINDEX_RERANK_URL")
     async with prepared(folder, settings) as ready:
         results = [await _run_mode(ready, mode, depth) for mode in modes]
     return EvalReport(
@@ -233,13 +239,22 @@ async def evaluate(
     )
 
 
-async def _run_mode(ready: PreparedSet, mode: SearchMode, depth: int) -> ModeResult:
+async def _run_mode(ready: PreparedSet, mode: EvalMode, depth: int) -> ModeResult:
     rankings: dict[str, list[str]] = {}
     latencies: list[float] = []
+    reranked = mode == "rerank"
     for query_id, query in ready.dataset.queries.items():
         started = time.perf_counter()
         # one hit per document, best first: the document's best chunk stands for it
-        hits = await ready.index.search(query, k=depth, mode=mode, task="general")
+        hits = await ready.index.search(
+            query,
+            k=depth,
+            mode="hybrid" if mode == "rerank" else mode,
+            task="general",
+            rerank=reranked,  # a configured reranker scores only its own mode
+        )
+        if hits.warning:  # never the fused order measured under the reranker's name
+            raise RerankError(f"eval --mode rerank: {hits.warning}")
         latencies.append((time.perf_counter() - started) * 1000)
         rankings[query_id] = [ready.document_id(hit.source) for hit in hits]
     return ModeResult(mode, score(rankings, ready.dataset.qrels), latencies)

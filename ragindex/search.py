@@ -8,6 +8,7 @@ from typing import Literal
 
 from ragindex import sparse
 from ragindex.embedding.base import Embedder
+from ragindex.embedding.rerank import Reranker
 from ragindex.errors import ConfigError
 from ragindex.fusion import FusionSettings, default_fusion
 from ragindex.language import detect_language
@@ -15,7 +16,7 @@ from ragindex.ranking import Ranked, depth_for, rank
 from ragindex.store import schema
 from ragindex.store.documents import DocumentStore
 from ragindex.store.points import SideLists
-from ragindex.types import Filters, FloatArray, Hit, SearchMode, SparseVector
+from ragindex.types import Filters, FloatArray, Hit, SearchMode, SearchResults, SparseVector
 
 QueryTask = Literal["auto", "general", "code"]
 SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "dense", "sparse")
@@ -31,9 +32,11 @@ class Searcher:
         general_task: str,
         code_task: str,
         fusion: FusionSettings | None = None,
+        reranker: Reranker | None = None,
     ) -> None:
         self.embedder = embedder
         self.store = store
+        self.reranker = reranker
         self.general_task = general_task
         self.code_task = code_task
         self.fusion = fusion or default_fusion(embedder.model)
@@ -56,11 +59,19 @@ class Searcher:
         task: QueryTask | str = "auto",
         group: bool = True,
         fusion: FusionSettings | None = None,
-    ) -> list[Hit]:
-        """The best `limit` documents (each its best chunk), or chunks when not `group`."""
+        rerank: bool | None = None,
+        strict_rerank: bool = False,
+    ) -> SearchResults:
+        """The best `limit` documents (each its best chunk), or chunks when not `group`;
+        reordered by the reranker when there is one (`rerank=None`) or when asked."""
         check_mode(mode)
+        if rerank and self.reranker is None:
+            raise ConfigError("reranking needs a rerank server: set RAGINDEX_RERANK_URL")
         if not query.strip() or limit < 1:
-            return []
+            return SearchResults()
+        reranker = self.reranker if rerank is not False else None
+        wanted = max(limit, reranker.candidates) if reranker is not None else limit
+        limit, shown = wanted, limit
         fusion = fusion or self.fusion
         dense, sparse_query = await self.vectors(query, mode=mode, filters=filters, task=task)
         language = detect_language(query) if mode == "hybrid" else ""
@@ -84,7 +95,19 @@ class Searcher:
         if mode == "hybrid":
             ranked = await self._with_both_scores(ranked, dense, sparse_query)
         hits = [_hit(number, result) for number, result in enumerate(ranked, start=1)]
-        return with_matched_terms(hits, query)
+        warning = None
+        if reranker is not None:
+            reranked = await reranker.rerank(
+                query, hits, instruction=self.task_text(task, filters), strict=strict_rerank
+            )
+            hits = [
+                replace(hit, rank=number, rerank_score=score)
+                for number, (hit, score) in enumerate(
+                    zip(reranked.hits, reranked.scores, strict=True), start=1
+                )
+            ]
+            warning = reranked.warning
+        return SearchResults(with_matched_terms(hits[:shown], query), warning=warning)
 
     async def vectors(
         self, query: str, *, mode: SearchMode, filters: Filters, task: QueryTask | str = "auto"
@@ -145,12 +168,5 @@ def _hit(number: int, result: Ranked) -> Hit:
 
 
 def with_matched_terms(hits: list[Hit], query: str) -> list[Hit]:
-    """Each hit with the query's terms that occur in its text, in the query's order."""
-    query_terms = list(dict.fromkeys(sparse.terms(query)))
-    matched: list[Hit] = []
-    for hit in hits:
-        present = set(sparse.terms(hit.text))
-        matched.append(
-            replace(hit, matched_terms=tuple(term for term in query_terms if term in present))
-        )
-    return matched
+    """Each hit with the query's terms that occur in its text (stopwords left out)."""
+    return [replace(hit, matched_terms=sparse.matched_terms(query, hit.text)) for hit in hits]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -135,6 +136,16 @@ class Hit:
     dense_score: float | None = None
     sparse_score: float | None = None
     other_chunks: int = 0
+    # the reranker's relevance score; None: not reranked (no reranker, or past its candidates)
+    rerank_score: float | None = None
+
+
+class SearchResults(list[Hit]):
+    """Hits best first, and a warning to show beside them (reranking skipped: fused order)."""
+
+    def __init__(self, hits: Iterable[Hit] = (), *, warning: str | None = None) -> None:
+        super().__init__(hits)
+        self.warning = warning
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from ragindex.activity import IngestActivity
+from ragindex.activity import IngestActivity, forward_stop, make_event
 from ragindex.config import Settings
 from ragindex.discovery import root_source
 from ragindex.errors import IngestBusyError, PathError
@@ -128,11 +128,11 @@ class Upkeep:
         """`AsyncIndex.watch`, blocking until `stop` is set or Ctrl-C, which ends it cleanly
         (the summary says `interrupted`; what was committed stays). `on_report` is called on
         the index's own thread."""
-        async_stop: asyncio.Event = self._call(_make_event()).result()
+        async_stop: asyncio.Event = self._call(make_event()).result()
         future = self._call(self._core.watch(paths, stop=async_stop, on_report=on_report))
         if stop is not None:
             threading.Thread(
-                target=_forward_stop, args=(stop, future, async_stop, self._loop), daemon=True
+                target=forward_stop, args=(stop, future, async_stop, self._loop), daemon=True
             ).start()
         interrupted = False
         while True:
@@ -151,19 +151,3 @@ class Upkeep:
 
     def _call(self, coroutine: Coroutine[Any, Any, T]) -> Future[T]:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
-
-
-async def _make_event() -> asyncio.Event:
-    return asyncio.Event()  # created on the index's loop, which it belongs to
-
-
-def _forward_stop(
-    stop: threading.Event,
-    future: Future[WatchSummary],
-    async_stop: asyncio.Event,
-    loop: asyncio.AbstractEventLoop,
-) -> None:
-    while not future.done():
-        if stop.wait(0.2):
-            loop.call_soon_threadsafe(async_stop.set)
-            return

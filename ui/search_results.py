@@ -29,6 +29,8 @@ def display_path(source: str) -> str:
 
 
 def location(hit: Hit) -> str:
+    if hit.location:  # a slide, sheet rows, chapter, section or notebook cell
+        return f"{display_path(hit.source)}  ({hit.location})"
     if hit.page is not None:
         return f"{display_path(hit.source)}  (page {hit.page})"
     return f"{display_path(hit.source)}  (lines {hit.line_start}-{hit.line_end})"
@@ -64,6 +66,8 @@ def preview(text: str, matched: tuple[str, ...]) -> str:
 def similarity(hit: Hit) -> str:
     """How close in meaning, as a percentage of cosine similarity; a keyword search's BM25
     score when there is no dense side. Never a raw fusion score."""
+    if hit.rerank_score is not None:
+        return f"relevance {hit.rerank_score:.2f}"
     if hit.dense_score is not None:
         return f"{max(hit.dense_score, 0.0) * 100:.0f}% similar"
     if hit.sparse_score is not None:
@@ -105,6 +109,11 @@ def results(index: Index, query: str, options: dict[str, Any]) -> None:
         key="every-chunk",
         help="off: one result per document, its best chunk; on: each matching chunk",
     )
+    rerank = None
+    if index.reranks:
+        rerank = st.toggle(
+            "Rerank", value=True, key="rerank", help="a cross-encoder reorders the best results"
+        )
     started = time.perf_counter()
     try:
         hits = index.search(
@@ -114,12 +123,16 @@ def results(index: Index, query: str, options: dict[str, Any]) -> None:
             filters=options["filters"],
             task=options["task"],
             group=not every_chunk,
+            rerank=rerank,
         )
     except RagindexError as error:
         st.error("The search failed.")
         st.text(str(error))
         return
     elapsed_ms = (time.perf_counter() - started) * 1000
+    if hits.warning:
+        st.warning("Reranking was skipped; the results are in their fused order.")
+        st.text(hits.warning)
     if not hits:
         st.info("No results. Try another mode, fewer filters, or other words.")
         return

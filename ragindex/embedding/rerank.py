@@ -23,11 +23,11 @@ import httpx
 
 from ragindex.config import Settings
 from ragindex.embedding.replicas import Replica, ReplicaPool
-from ragindex.embedding.rerank_wire import RerankError, post
+from ragindex.embedding.rerank_wire import post
 from ragindex.embedding.sending import limited, send_with_retries
 from ragindex.embedding.tasks import run_all
 from ragindex.embedding.wire import BadInput, Retryable
-from ragindex.errors import ConfigError
+from ragindex.errors import ConfigError, RerankError
 from ragindex.metrics import Metrics
 from ragindex.types import Hit
 

@@ -35,14 +35,9 @@ from ragindex.embedding.wire import (
     post_json,
     raise_if_retryable,
 )
-from ragindex.errors import RagindexError
+from ragindex.errors import RerankError
 
 RERANK_SERVER = Server("rerank server", "RAGINDEX_RERANK_URL")
-
-
-class RerankError(RagindexError):
-    """The rerank stage could not reorder the candidates (no server reachable, every attempt
-    failed, the request refused, a wrong key). The searcher shows the fused order instead."""
 
 
 def body(
