@@ -24,7 +24,7 @@ from rich.progress import Progress as ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from ragindex import Hit, Index, IngestReport, Progress
+from ragindex import Index, IngestReport, Progress
 from ragindex.cli_output import printable
 
 if TYPE_CHECKING:
@@ -174,28 +174,6 @@ def _two_columns(table: Table) -> Table:
     table.add_column(overflow="fold")
     return table
 
-
-def print_hits(hits: list[Hit], *, full: bool, out: Console) -> None:
-    for rank, hit in enumerate(hits, start=1):
-        out.print(
-            f"{rank:>2}. {hit.score:.4f}  {printable(location(hit))}  "
-            f"[{printable(hit.kind)}, {printable(hit.language) or '?'}]",
-            markup=False,
-            style="bold",
-        )
-        text = printable(hit.text if full else _preview(hit.text), layout=True)
-        out.print("    " + text.replace("\n", "\n    "), markup=False)
-
-
-def location(hit: Hit) -> str:
-    """`path:12-40` for text and code, `path (page 3)` for PDFs."""
-    if hit.page is not None:
-        return f"{hit.source} (page {hit.page})"
-    return f"{hit.source}:{hit.line_start}-{hit.line_end}"
-
-
-def _preview(text: str, limit: int = 400) -> str:
-    return text if len(text) <= limit else text[:limit].rstrip() + " …"
 
 
 def eval_table(report: EvalReport) -> Table:
