@@ -25,6 +25,7 @@ from ragindex.errors import (
     StoreError,
     StoreLockedError,
 )
+from ragindex.fusion import FusionSettings
 from ragindex.progress import Progress
 from ragindex.types import Filters, Hit, IngestReport, SearchResults
 
@@ -37,6 +38,7 @@ __all__ = [
     "EmbeddingError",
     "EmbeddingServerUnavailable",
     "Filters",
+    "FusionSettings",
     "Hit",
     "Index",
     "IngestAborted",
