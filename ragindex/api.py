@@ -144,6 +144,12 @@ class AsyncIndex(AsyncUpkeep):
             await self.store.create_or_check(self.spec)
             self._opened_for_writing = True
 
+    async def warm_up(self) -> None:
+        """Load the embedding model, or reach the embedding server, now, so the first search
+        does not wait. Raises `EmbeddingError` when the model cannot be loaded or no server
+        answers."""
+        await self.embedder.check()
+
     async def search(
         self,
         query: str,
@@ -304,6 +310,11 @@ class Index(Upkeep):
                 rerank=rerank,
             )
         )
+
+    def warm_up(self) -> None:
+        """Load the embedding model, or reach the embedding server, now (see
+        `AsyncIndex.warm_up`)."""
+        self._run(self._core.warm_up())
 
     @property
     def reranks(self) -> bool:

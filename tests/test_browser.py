@@ -170,6 +170,145 @@ def test_search_in_a_real_browser(page_url: str) -> None:
             shutil.copy(ARTIFACTS / name, target / name)
 
 
+# a Word document of three sections and a deck of three slides, each long enough to be a chunk
+# of its own: a hit in them says which section, which slide
+SECTIONS = {
+    "Routers": [
+        "Reboot the router when the uplink light blinks amber for more than five minutes.",
+        "The router in the network closet keeps its logs for a week; read them before a reboot, "
+        "since a reboot clears them.",
+        "If the light stays amber after the reboot, call the provider's support line and give "
+        "them the circuit number printed on the grey box beside the router.",
+        "Never press the reset button on the back: it wipes the configuration, the guest "
+        "network and the port forwarding rules that the door cameras rely on.",
+        "A spare router, already configured, waits on the top shelf in a labelled box.",
+    ],
+    "Firmware": [
+        "Flash the router firmware only over a wired connection, never over Wi-Fi.",
+        "Keep the previous firmware image on the closet laptop so that a failed update can be "
+        "rolled back without waiting for the manufacturer's site.",
+        "Read the release notes first: some updates reset the DNS servers to the provider's.",
+        "Updates happen on the first Monday of the month, before the office opens, and the "
+        "version installed is written in the closet binder with the date.",
+        "Switches and access points are updated a week after the router, one at a time.",
+        "If an update fails halfway, power the router off for a minute and load the old image.",
+    ],
+    "Switches": [
+        "Label every patch cable at both ends, and note the switch port of each desk in the "
+        "closet binder.",
+        "Unused switch ports stay disabled, so that a visitor cannot plug into the office "
+        "network from a meeting room.",
+        "The phones are on their own network, tagged on the ports of the desks that have one.",
+        "When a switch is replaced, copy its configuration from the binder's last backup and "
+        "check each port's link light before the old one leaves the building.",
+        "The uplink between the two switches uses the two fibre ports; do not unplug them.",
+        "Spare patch cables, in three lengths, hang on the hooks to the left of the rack.",
+    ],
+}
+SLIDES = {
+    "Quarterly review": [
+        "Revenue grew in every region this quarter, led by the northern ferry routes",
+        "Freight on the island route doubled after the new pier opened in March",
+        "Costs stayed flat: fuel cost more, and repairs cost less with the newer boats",
+        "Customer complaints fell by a third, most of them about the booking site",
+        "The summer timetable sold out two weeks earlier than last year",
+    ],
+    "Hiring": [
+        "Two lighthouse keepers join in spring, one for each of the outer lights",
+        "They train on the lamp and the fog signal for a month before a night watch alone",
+        "The keepers' cottages need new roofs before they move in",
+        "We keep looking for a second ferry engineer for the winter season",
+        "The ticket office in the harbour needs one more person on weekends",
+    ],
+    "Risks": [
+        "Storm season delays the ferry schedule; the harbour master may close the port",
+        "The oldest boat is due for dry dock and leaves a gap in the timetable for six weeks",
+        "Fuel prices follow the market and the contract ends in November",
+        "The booking site's provider is being bought and may change its prices",
+        "Two of the captains retire next year and their licences are hard to replace",
+    ],
+}
+NOTES = {
+    "Quarterly review": "Start with the pier: the board asked about it last time. The freight "
+    "figures are in the appendix, by month and by route, with last year's beside them. Leave "
+    "time for questions on the booking site: the new provider's contract is on the next agenda.",
+    "Hiring": "Mention the relocation budget, and that both keepers come from the coast guard. "
+    "The training plan was agreed with the union in January; the roofs are quoted, not ordered. "
+    "The engineer's post has been open since October: say what the agency has sent us so far.",
+    "Risks": "The dry dock dates may move by a week. Ask the board whether we renew the fuel "
+    "contract now or wait for the autumn prices; finance prefers to wait. The captains' "
+    "retirements are known to the crews already: the question is how we train their successors.",
+}
+
+
+def write_handbook_docx(path: Path) -> Path:
+    import docx
+
+    document = docx.Document()
+    for heading, paragraphs in SECTIONS.items():
+        document.add_heading(heading, level=1)
+        for paragraph in paragraphs:
+            document.add_paragraph(paragraph)
+    document.save(str(path))
+    return path
+
+
+def write_review_pptx(path: Path) -> Path:
+    import pptx
+
+    presentation = pptx.Presentation()
+    for title, points in SLIDES.items():
+        slide = presentation.slides.add_slide(presentation.slide_layouts[1])
+        slide.shapes.title.text = title
+        slide.placeholders[1].text = "\n".join(points)
+        slide.notes_slide.notes_text_frame.text = NOTES[title]
+    presentation.save(str(path))
+    return path
+
+
+@pytest.fixture
+def office_page_url(tmp_path: Path, corpus: Path, chromium: str) -> Iterator[str]:
+    """The sample corpus with a Word document and a PowerPoint deck beside it."""
+    office = corpus / "office"
+    office.mkdir()
+    write_handbook_docx(office / "network-closet.docx")
+    write_review_pptx(office / "quarterly-review.pptx")
+    home = tmp_path / "home"
+    with Index.open(Settings.load(home=home)) as index:
+        report = index.ingest([corpus])
+        assert report.ok
+        assert {str(office / "network-closet.docx"), str(office / "quarterly-review.pptx")} <= set(
+            report.indexed
+        )
+    with streamlit_server({"RAGINDEX_HOME": str(home)}) as url:
+        yield url
+
+
+def test_office_documents_show_their_section_and_slide(office_page_url: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1250})
+        page.goto(office_page_url)
+        page.get_by_placeholder("Ask in any language, or search code…").wait_for(timeout=90_000)
+        search_and_wait(page, "reboot the router, hire lighthouse keepers", "/office/")
+        # each hit says where in its file it is: the Word section, the slide
+        for name, where in (
+            ("network-closet.docx", "Routers"),
+            ("quarterly-review.pptx", "slide 2"),
+        ):
+            header = re.compile(rf"^\d+\. \S+/office/{re.escape(name)}  \({where}\)$")
+            expect(page.get_by_text(header)).to_have_count(1, timeout=30_000)
+        expect(page.get_by_text(re.compile(r"^text · en · \d+% similar$")).first).to_be_visible()
+        wait_until_drawn(page)
+        page.screenshot(path=str(ARTIFACTS / "office-results.png"), full_page=False)
+        browser.close()
+    if os.environ.get("RAGINDEX_UPDATE_SCREENSHOTS"):
+        shutil.copy(ARTIFACTS / "office-results.png", REPO / "ui" / "screenshots")
+
+
 @pytest.fixture
 def gated_server() -> Iterator[GatedStandIn]:
     with GatedStandIn() as server:

