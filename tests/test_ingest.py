@@ -15,7 +15,9 @@ from ragindex.types import CollectionSpec
 
 
 def chunks_of(index: Index, source: Path) -> list[str]:
-    hits = index.search("anything", k=1000, mode="dense", filters={"path": str(source)})
+    only_it = {"path": str(source)}
+    # group=False: one hit per chunk (a search returns one per document by default)
+    hits = index.search("anything", k=1000, mode="dense", filters=only_it, group=False)
     return sorted(hit.text for hit in hits)
 
 
