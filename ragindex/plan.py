@@ -18,6 +18,8 @@ from ragindex.types import ManifestRecord
 
 # a run may remove at most this share of the documents a root holds unless told to prune
 PRUNE_SHARE = 0.5
+# far below any filesystem's timestamp step that matters, far above a float's last place
+_MTIME_TOLERANCE_S = 1e-6
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,13 @@ class Plan:
     kept: list[str] = field(default_factory=list)  # gone from view, under an unreadable folder
     failed_roots: dict[str, str] = field(default_factory=dict)  # root -> problem
     prune_needed: list[PruneCheck] = field(default_factory=list)
+
+
+def same_mtime(recorded: float, seen: float) -> bool:
+    """Whether a file's modification time is the one recorded. Not `==`: the embedded store's
+    JSON payloads may come back one unit in the last place off (its float parsing is not always
+    correctly rounded), and such a file would be read again on every run."""
+    return abs(recorded - seen) <= _MTIME_TOLERANCE_S
 
 
 def under(source: str, prefix: str) -> bool:
@@ -77,7 +86,7 @@ def plan_ingest(
         if (
             known is not None
             and known.size == candidate.size
-            and known.mtime == candidate.mtime
+            and same_mtime(known.mtime, candidate.mtime)
             and known.recipe == recipe
         ):
             plan.unchanged += 1

@@ -68,6 +68,17 @@ def index(settings: Settings) -> Iterator[Index]:
         yield opened
 
 
+def write_notes(folder: Path, count: int = 6) -> Path:
+    """`count` small Markdown notes in `folder` (created), `note0.md` …"""
+    folder.mkdir(parents=True, exist_ok=True)
+    for number in range(count):
+        (folder / f"note{number}.md").write_text(
+            f"# Note {number}\n\nA note about lanterns and harbours, number {number}.\n",
+            encoding="utf-8",
+        )
+    return folder
+
+
 def write_pdf(path: Path, pages: list[str], *, user_password: str | None = None) -> Path:
     """A real PDF with one page per text (Latin-1 core font), optionally encrypted."""
     pdf = FPDF()

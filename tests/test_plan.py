@@ -190,6 +190,16 @@ def test_plan(
     assert [(p.root, p.removing, p.indexed) for p in plan.prune_needed] == expected["prune"], case
 
 
+def test_a_time_one_unit_in_the_last_place_off_is_the_same_time() -> None:
+    """The embedded store's JSON may hand a recorded float back a unit in the last place off:
+    that file is unchanged, not read again on every run."""
+    seen = 1796019593.4152853
+    recorded = 1796019593.415285
+    assert recorded != seen
+    plan = run([DOCS], [found(SIX[0], mtime=seen)], [indexed(SIX[0], mtime=recorded)])
+    assert plan.unchanged == 1 and plan.prepare == []
+
+
 def test_a_failed_root_is_reported_by_the_path_the_user_gave() -> None:
     plan = run([RootScan("./typo", "/d/typo", "no such file or folder"), DOCS], [], [])
     assert plan.failed_roots == {"./typo": "no such file or folder"}

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import write_notes
 from typer.testing import CliRunner
 
 from ragindex import AsyncIndex, Index, IngestBusyError, PathError, PruneRequiredError, Settings
@@ -19,22 +20,12 @@ from ragindex.cli import app
 runner = CliRunner()
 
 
-def write_docs(folder: Path, count: int = 6) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for number in range(count):
-        (folder / f"note{number}.md").write_text(
-            f"# Note {number}\n\nA note about lanterns and harbours, number {number}.\n",
-            encoding="utf-8",
-        )
-    return folder
-
-
 def sources(index: Index) -> set[str]:
     return {record.source for record in index.documents()}
 
 
 def test_a_renamed_root_is_an_error_and_removes_nothing(index: Index, tmp_path: Path) -> None:
-    docs = write_docs(tmp_path / "docs")
+    docs = write_notes(tmp_path / "docs")
     index.ingest(docs)
     before = sources(index)
     docs.rename(tmp_path / "docs-renamed")
@@ -44,7 +35,7 @@ def test_a_renamed_root_is_an_error_and_removes_nothing(index: Index, tmp_path: 
 
 
 def test_the_cli_says_so_in_one_line_and_exits_2(home: Path, tmp_path: Path) -> None:
-    docs = write_docs(tmp_path / "docs")
+    docs = write_notes(tmp_path / "docs")
     assert runner.invoke(app, ["ingest", str(docs)]).exit_code == 0
     shutil.rmtree(docs)
     result = runner.invoke(app, ["ingest", str(docs)])
@@ -57,7 +48,7 @@ def test_the_cli_says_so_in_one_line_and_exits_2(home: Path, tmp_path: Path) -> 
 
 
 def test_an_emptied_root_needs_prune(index: Index, tmp_path: Path) -> None:
-    docs = write_docs(tmp_path / "docs")
+    docs = write_notes(tmp_path / "docs")
     index.ingest(docs)
     for file in docs.iterdir():  # an unmounted share: the mount point is there, empty
         file.unlink()
@@ -69,7 +60,7 @@ def test_an_emptied_root_needs_prune(index: Index, tmp_path: Path) -> None:
 
 
 def test_deleting_a_few_files_needs_no_prune(index: Index, tmp_path: Path) -> None:
-    docs = write_docs(tmp_path / "docs")
+    docs = write_notes(tmp_path / "docs")
     index.ingest(docs)
     (docs / "note0.md").unlink()
     (docs / "note1.md").unlink()
@@ -81,7 +72,7 @@ def test_deleting_a_few_files_needs_no_prune(index: Index, tmp_path: Path) -> No
 
 
 def test_a_string_path_is_one_path(index: Index, tmp_path: Path) -> None:
-    docs = write_docs(tmp_path / "docs", 2)
+    docs = write_notes(tmp_path / "docs", 2)
     report = index.ingest(str(docs))
     assert len(report.indexed) == 2
 
@@ -89,7 +80,7 @@ def test_a_string_path_is_one_path(index: Index, tmp_path: Path) -> None:
 def test_portable_roots_never_collide_or_remove_each_other(tmp_path: Path) -> None:
     first, second = tmp_path / "a" / "docs", tmp_path / "b" / "notes"
     for root in (first, second):
-        write_docs(root, 2)
+        write_notes(root, 2)
         (root / "README.md").write_text(f"readme of {root.name}\n", encoding="utf-8")
     with Index.open(Settings.load(home=tmp_path / "home", portable_paths=True)) as index:
         index.ingest(first)
@@ -132,8 +123,8 @@ async def test_one_ingest_at_a_time_and_any_caller_can_stop_it(
 def test_an_unreadable_folder_keeps_what_was_indexed_from_it(tmp_path: Path) -> None:
     """A folder that cannot be listed this time (permissions) removes nothing indexed under it.
     Root reads any folder, so as root the ingest runs without the capabilities that let it."""
-    docs = write_docs(tmp_path / "docs", 4)
-    write_docs(docs / "private", 3)
+    docs = write_notes(tmp_path / "docs", 4)
+    write_notes(docs / "private", 3)
     env = {**os.environ, "RAGINDEX_HOME": str(tmp_path / "home")}
     command = [sys.executable, "-m", "ragindex.cli", "ingest", str(docs)]
     if os.geteuid() == 0:

@@ -15,23 +15,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from conftest import write_mixed_corpus
+from conftest import write_mixed_corpus, write_notes
 from sglang_standin import StandIn
 
 from ragindex import AsyncIndex, Index, IngestBusyError, PathError, PruneRequiredError, Settings
 from ragindex.watch import WatchRun
 
 DEADLINE_S = 60  # generous: the machine may be busy; a healthy watcher answers in seconds
-
-
-def write_notes(folder: Path, count: int = 6) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for number in range(count):
-        (folder / f"note{number}.md").write_text(
-            f"# Note {number}\n\nA note about lanterns and harbours, number {number}.\n",
-            encoding="utf-8",
-        )
-    return folder
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
