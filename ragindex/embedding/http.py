@@ -17,15 +17,13 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import httpx
-
 from ragindex.config import Settings
 from ragindex.embedding.base import EmbedResult, failed_rows
 from ragindex.embedding.probe import probe_replica
 from ragindex.embedding.replicas import Replica, ReplicaPool
 from ragindex.embedding.sending import limited, send_with_retries
 from ragindex.embedding.tasks import run_all
-from ragindex.embedding.wire import BadInput, Capability, Retryable, WireFormat
+from ragindex.embedding.wire import BadInput, Capability, Retryable, WireFormat, http_client
 from ragindex.errors import ConfigError, EmbeddingError, EmbeddingServerUnavailable
 from ragindex.metrics import Metrics
 from ragindex.tokens import Preloading, QwenTokenizer, Tokenizer
@@ -91,14 +89,8 @@ class HttpEmbedder:
         self.max_inputs = max_inputs
         self.max_attempts = max_attempts
         self.timeout_s = timeout_s
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.AsyncClient(
-            headers=headers,
-            timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)),
-            limits=httpx.Limits(
-                max_connections=max_concurrency * len(self.urls),
-                max_keepalive_connections=max_concurrency * len(self.urls),
-            ),
+        self._client = http_client(
+            api_key=api_key, timeout_s=timeout_s, connections=max_concurrency * len(self.urls)
         )
         self._pool = ReplicaPool(self.urls, max_concurrency=max_concurrency)
         self._wire = WireFormat(

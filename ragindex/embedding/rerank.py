@@ -19,14 +19,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-import httpx
-
 from ragindex.config import Settings
 from ragindex.embedding.replicas import Replica, ReplicaPool
 from ragindex.embedding.rerank_wire import post
 from ragindex.embedding.sending import limited, send_with_retries
 from ragindex.embedding.tasks import run_all
-from ragindex.embedding.wire import BadInput, Retryable
+from ragindex.embedding.wire import BadInput, Retryable, http_client
 from ragindex.errors import ConfigError, RerankError
 from ragindex.metrics import Metrics
 from ragindex.types import Hit
@@ -95,11 +93,8 @@ class HttpReranker:
         # SGLang scores a request's documents as one batch of that many requests: keep it
         # below its --max-running-requests (a longer list can hang it, sgl-project/sglang#22518)
         self.max_inputs = max_inputs
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.AsyncClient(
-            headers=headers,
-            timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)),
-            limits=httpx.Limits(max_connections=max_concurrency * len(self.urls)),
+        self._client = http_client(
+            api_key=api_key, timeout_s=timeout_s, connections=max_concurrency * len(self.urls)
         )
         self._pool = ReplicaPool(self.urls, max_concurrency=max_concurrency)
         self._metrics = Metrics()

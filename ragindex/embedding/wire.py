@@ -200,6 +200,17 @@ def raise_if_retryable(response: httpx.Response) -> None:
         raise Retryable(str(status), f"{status}: {error_message(response)}")
 
 
+def http_client(*, api_key: str | None, timeout_s: float, connections: int) -> httpx.AsyncClient:
+    """The client of a set of servers: the key as a bearer token, a short connect timeout (an
+    unreachable host is known fast), and as many kept-alive connections as requests in flight."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    return httpx.AsyncClient(
+        headers=headers,
+        timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)),
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+    )
+
+
 def unreachable(url: str, error: httpx.HTTPError, server: Server = EMBEDDING_SERVER) -> Retryable:
     """A refused connection or a connect timeout: the host is not there (the replica is out)."""
     return Retryable(
