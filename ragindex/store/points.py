@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 PointId = str  # a UUID in text form: Qdrant Edge refuses any other string
 
 
@@ -26,9 +29,14 @@ class Point:
 
     id: PointId
     payload: dict[str, Any]
-    # the client libraries read lists faster than ndarrays: converted once, when built
-    dense: list[float] | None = None
+    # an ndarray as the pipeline made it: it crosses to the engine process as bytes, and each
+    # backend turns it into the list its client library reads fastest (`dense_list`)
+    dense: npt.NDArray[np.float32] | list[float] | None = None
     sparse: SparseValues | None = None
+
+
+def dense_list(dense: npt.NDArray[np.float32] | list[float]) -> list[float]:
+    return dense.tolist() if isinstance(dense, np.ndarray) else dense
 
 
 @dataclass(frozen=True, slots=True)

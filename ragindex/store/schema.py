@@ -85,7 +85,7 @@ def chunk_point(record: ManifestRecord, item: EmbeddedChunk) -> Point:
     return Point(
         id=str(chunk_id(record.source, item.chunk.index)),
         payload=chunk_payload(record, item.chunk),
-        dense=item.dense.tolist(),
+        dense=item.dense,
         sparse=SparseValues(indices=list(item.sparse.indices), values=list(item.sparse.values)),
     )
 

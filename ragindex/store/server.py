@@ -35,6 +35,7 @@ from ragindex.store.points import (
     Prefetch,
     Record,
     ScoredRecord,
+    dense_list,
 )
 
 T = TypeVar("T")
@@ -225,7 +226,7 @@ def _point(point: Point, collection: Collection) -> models.PointStruct:
     if collection == "manifest":
         vector[schema.MARKER] = [1.0]
     if point.dense is not None:
-        vector[schema.DENSE] = point.dense
+        vector[schema.DENSE] = dense_list(point.dense)
     if point.sparse is not None:
         vector[schema.SPARSE] = models.SparseVector(
             indices=point.sparse.indices, values=point.sparse.values
