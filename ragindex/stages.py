@@ -3,8 +3,8 @@
 Embedding packs the chunks of the documents that come in into token windows and keeps up to
 `windows_in_flight` of them at the embedder; a partial window goes out as soon as the embedder
 would otherwise sit idle. Writing commits every document that is ready in one round of store
-calls. A window's slot is held until its finished documents are handed on, so a slow store
-holds back the embedder instead of letting vectors pile up.
+calls, a few such groups at once. A window's slot is held until its finished documents are
+handed on, so a slow store holds back the embedder instead of letting vectors pile up.
 """
 
 from __future__ import annotations
@@ -77,25 +77,40 @@ async def write_stage(
     source: asyncio.Queue[PendingDocument | None],
     state: RunState,
 ) -> None:
-    finished = False
-    while not finished:
-        # every document that is ready goes out together: one round of store calls
-        group = [await source.get()]
-        while not source.empty() and len(group) < limits.write_group:
-            group.append(source.get_nowait())
-        finished = group[-1] is None
-        ready: list[PendingDocument] = []
-        for document in group:
-            if document is None:
-                continue
-            failure = document.failure()
-            if failure is None:
-                ready.append(document)
-                continue
-            state.failed(document.source, failure)
-            await state.chunks.release(len(document.chunks))
-        if ready:
+    # a group's store calls are answered one after another: several groups under way at once
+    # keep the store working while each one waits for its answers (groups never share a
+    # document, and each keeps its own order: chunks, then older versions, then the record)
+    slots = asyncio.Semaphore(limits.write_groups_in_flight)
+
+    async def store_group(ready: list[PendingDocument]) -> None:
+        try:
             await _store_group(store, ready, state)
+        finally:
+            slots.release()
+
+    async with asyncio.TaskGroup() as writing:
+        finished = False
+        while not finished:
+            await slots.acquire()
+            # every document that is ready goes out together: one round of store calls
+            group = [await source.get()]
+            while not source.empty() and len(group) < limits.write_group:
+                group.append(source.get_nowait())
+            finished = group[-1] is None
+            ready: list[PendingDocument] = []
+            for document in group:
+                if document is None:
+                    continue
+                failure = document.failure()
+                if failure is None:
+                    ready.append(document)
+                    continue
+                state.failed(document.source, failure)
+                await state.chunks.release(len(document.chunks))
+            if ready:
+                writing.create_task(store_group(ready))
+            else:
+                slots.release()
 
 
 async def _store_group(

@@ -14,6 +14,7 @@ leave idle readers behind holding memory and the index's files.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import multiprocessing
 import multiprocessing.context
@@ -39,6 +40,7 @@ _PROCESS_MIN_BYTES = 2_000_000
 _TIMEOUT_GRACE_S = 1.0
 _PR_SET_PDEATHSIG = 1
 _PARENT_POLL_S = 1.0
+_WORKER_NICENESS = 5
 
 
 class ReadingPool:
@@ -121,6 +123,10 @@ def _start_worker(private: str, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(parent)
     _close_inherited(private)
+    # one worker per core keeps every core busy; the parent and the store's engine are one
+    # process each that all the workers feed, so on a full machine they must come first
+    with contextlib.suppress(OSError):
+        os.nice(_WORKER_NICENESS)
 
 
 def _die_with_parent(parent: int) -> None:

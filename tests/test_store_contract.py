@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from qdrant_client import AsyncQdrantClient, models
 
@@ -37,7 +38,7 @@ from ragindex.testing.store import (
     index_document,
     unit_vector,
 )
-from ragindex.types import Filters
+from ragindex.types import EmbeddedChunk, Filters
 
 # qdrant-client's local mode warns that it ignores payload indexes: expected here
 pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning")
@@ -173,26 +174,20 @@ async def test_the_order_check_catches_a_lost_chunk(
 async def test_a_failed_chunk_write_raises_a_store_error_and_commits_nothing(
     tmp_path: Path,
 ) -> None:
-    backend = EdgeBackend(tmp_path, "failing")
-    store = DocumentStore(backend, write_batch=8)
+    """The engine refuses the third batch (a vector of the wrong size, as a full disk or a
+    corrupt write would): the error is ours, nothing after it is written, nothing committed."""
+    store = DocumentStore(EdgeBackend(tmp_path, "failing"), write_batch=8)
     await store.create_or_check(SPEC)
-    sent = 0
-    real_upsert = backend.upsert
-
-    async def upsert_until_the_disk_is_full(collection: Any, points: Any) -> None:
-        nonlocal sent
-        if collection == "chunks":
-            sent += 1
-            if sent == 3:
-                raise StoreError("Qdrant Edge failed: No space left on device")
-        await real_upsert(collection, points)
-
-    backend.upsert = upsert_until_the_disk_is_full  # type: ignore[method-assign]
     record, chunks = document("/full.txt", [f"piece {i}" for i in range(200)])  # 25 batches
-    with pytest.raises(StoreError, match="No space left"):
+    broken = chunks[16]
+    chunks[16] = EmbeddedChunk(broken.chunk, np.ones(SPEC.dimension + 1, np.float32), broken.sparse)
+    with pytest.raises(StoreError, match="Qdrant Edge failed"):
         await store.upsert([(record, chunks)])
-    # once the failure is seen nothing more is sent: at most the batches already in flight
-    assert sent <= 3 + store.writes_in_flight
+    # the batches before it stay (and the engine may have applied the refused batch's points
+    # before the bad one); nothing after that batch was written
+    later = [str(schema.chunk_id("/full.txt", index)) for index in range(24, 200)]
+    assert await store.backend.retrieve("chunks", later) == []
+    assert 16 <= (await store.stats()).chunks < 24
     assert await store.manifest() == {}
     assert await store.recover() == ["/full.txt"]  # the next run cleans up
     assert (await store.stats()).chunks == 0
@@ -203,9 +198,10 @@ async def test_chunk_batches_go_out_several_at_a_time(
     recorded: tuple[DocumentStore, RecordingBackend],
 ) -> None:
     """Bulk speed on a server comes from batches in flight together, each acknowledged: a
-    writer that awaited one batch before sending the next would pass every other test."""
+    writer that awaited one batch before sending the next would pass every other test. (The
+    recording applies a sequence as a server backend does.)"""
     store, recording = recorded
-    store.write_batch, store.writes_in_flight = 8, 4
+    store.write_batch = 8
     await store.upsert([document("/bulk.txt", [f"bulk {i}" for i in range(64)])])
     chunk_writes = [w for w in recording.writes if w.collection == "chunks"]
     assert len(chunk_writes) == 8
@@ -213,7 +209,7 @@ async def test_chunk_batches_go_out_several_at_a_time(
         sum(1 for other in chunk_writes if other.sent <= w.sent < (other.acknowledged or 0))
         for w in chunk_writes
     )
-    assert most_at_once == store.writes_in_flight
+    assert most_at_once == recording.upserts_in_flight
 
 
 @pytest.mark.parametrize("backend_kind", ["edge", "qdrant-client"])

@@ -15,12 +15,25 @@ before the document store writes what depends on it).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
-from typing import Literal, Protocol
+from typing import Protocol
 
-from ragindex.store.points import Point, PointFilter, PointId, PointQuery, Record, ScoredRecord
+from ragindex.store.points import (
+    Collection,
+    Delete,
+    DeleteWhere,
+    Point,
+    PointFilter,
+    PointId,
+    PointQuery,
+    Record,
+    ScoredRecord,
+    Upsert,
+    WriteStep,
+)
 
-Collection = Literal["chunks", "manifest"]
+__all__ = ["Backend", "Collection", "apply_in_order"]
 
 
 class Backend(Protocol):
@@ -54,6 +67,13 @@ class Backend(Protocol):
 
     async def delete_where(self, collection: Collection, where: PointFilter) -> None:
         """Delete every point the filter matches; acknowledged on return."""
+        ...
+
+    async def in_order(self, steps: Sequence[WriteStep]) -> None:
+        """Apply the writes one after another, each acknowledged before the next begins (only
+        upserts in a row to one collection may overlap: none depends on another). At the first
+        failure nothing more begins, and its error is raised; the writes before it stay. A
+        backend that can sends the whole sequence at once: one round trip, not one a write."""
         ...
 
     async def retrieve(self, collection: Collection, ids: Sequence[PointId]) -> list[Record]:
@@ -96,3 +116,40 @@ class Backend(Protocol):
     async def close(self) -> None:
         """Release the engine or the connection; called once."""
         ...
+
+
+async def apply_in_order(
+    backend: Backend, steps: Sequence[WriteStep], *, upserts_in_flight: int
+) -> None:
+    """`in_order` through the backend's single calls: what a backend that cannot send a
+    sequence at once does. Upserts in a row to one collection go out up to `upserts_in_flight`
+    at a time (a server applies them in parallel); once one fails nothing more is sent, those
+    in flight are awaited, and the failure is raised."""
+    in_flight: set[asyncio.Task[None]] = set()
+    flowing: Collection | None = None  # the collection of the upserts in flight
+    try:
+        for step in steps:
+            overlaps = isinstance(step, Upsert) and step.collection == flowing
+            while in_flight and (not overlaps or len(in_flight) >= upserts_in_flight):
+                done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                _raise_any(done)
+            if isinstance(step, Upsert):
+                flowing = step.collection
+                in_flight.add(asyncio.ensure_future(backend.upsert(step.collection, step.points)))
+                continue
+            flowing = None
+            if isinstance(step, Delete):
+                await backend.delete(step.collection, step.ids)
+            elif isinstance(step, DeleteWhere):
+                await backend.delete_where(step.collection, step.where)
+        while in_flight:
+            done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            _raise_any(done)
+    finally:
+        # never return (or raise) with a write still running behind the caller's back
+        await asyncio.gather(*in_flight, return_exceptions=True)
+
+
+def _raise_any(done: set[asyncio.Task[None]]) -> None:
+    for task in done:
+        task.result()  # raises the write's error, if it failed

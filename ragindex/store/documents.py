@@ -25,7 +25,7 @@ from ragindex.errors import StoreError
 from ragindex.store import queries, schema
 from ragindex.store.backend import Backend
 from ragindex.store.base import DocumentChunks
-from ragindex.store.points import Point, SideLists
+from ragindex.store.points import Delete, DeleteWhere, SideLists, Upsert, WriteStep
 from ragindex.types import (
     CollectionSpec,
     Filters,
@@ -38,11 +38,8 @@ from ragindex.types import (
 )
 
 T = TypeVar("T")
-# Qdrant's advice for bulk loads is 64-256 points a request; Qdrant Edge holds the GIL ~0.14 ms a
-# point, so a batch this size also keeps each engine call short
+# Qdrant's advice for bulk loads is 64-256 points a request
 WRITE_BATCH = 256
-# a server applies batches in parallel; an embedded engine queues them (harmless)
-WRITES_IN_FLIGHT = 4
 PENDING_ABANDONED_S = 3600.0  # a group of documents is committed within seconds of its marks
 # every write is durable once acknowledged (write-ahead log); a flush also writes the segments,
 # so that a crash replays less and the flush at the end of an ingest is short
@@ -57,7 +54,6 @@ class DocumentStore:
         *,
         abandoned_after_s: float | None = None,
         write_batch: int = WRITE_BATCH,
-        writes_in_flight: int = WRITES_IN_FLIGHT,
     ) -> None:
         """`abandoned_after_s`: how old a pending mark must be before `recover` treats its run as
         dead; by default 0 for a backend only this process can write to, else an hour."""
@@ -67,7 +63,6 @@ class DocumentStore:
             abandoned_after_s = 0.0 if backend.exclusive else PENDING_ABANDONED_S
         self.abandoned_after_s = abandoned_after_s
         self.write_batch = write_batch
-        self.writes_in_flight = writes_in_flight
         self._spec: CollectionSpec | None = None  # known once both collections are open
         self._closed = False
         self._flushed_at = time.monotonic()
@@ -165,31 +160,13 @@ class DocumentStore:
             schema.marker_point(schema.pending_id(r.source), schema.pending_payload(r.source))
             for r, _ in documents
         ]
-        for batch in _batched(marks, self.write_batch):
-            await self.backend.upsert("manifest", batch)
         points = (
             schema.chunk_point(record, item) for record, chunks in documents for item in chunks
         )
-        await self._write_chunks(_batched(points, self.write_batch))
-
-    async def _write_chunks(self, batches: Iterable[list[Point]]) -> None:
-        """Up to `writes_in_flight` batches at once; returns once every one is acknowledged. On a
-        failure nothing more is sent, the batches in flight are awaited, the failure raised."""
-        in_flight: set[asyncio.Task[None]] = set()
-        try:
-            for batch in batches:
-                if len(in_flight) >= self.writes_in_flight:
-                    done, in_flight = await asyncio.wait(
-                        in_flight, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    _raise_any(done)
-                in_flight.add(asyncio.create_task(self.backend.upsert("chunks", batch)))
-            while in_flight:
-                done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-                _raise_any(done)
-        finally:
-            # never return (or raise) with a write still running behind the caller's back
-            await asyncio.gather(*in_flight, return_exceptions=True)
+        await self.backend.in_order(
+            [Upsert("manifest", batch) for batch in _batched(marks, self.write_batch)]
+            + [Upsert("chunks", batch) for batch in _batched(points, self.write_batch)]
+        )
 
     async def commit(self, records: Sequence[ManifestRecord]) -> None:
         """After all chunks of these documents are acknowledged: drop the chunks of their older
@@ -198,14 +175,18 @@ class DocumentStore:
         if not records:
             return
         self._require_open()
+        steps: list[WriteStep] = []
         for group in _batched(records, self.write_batch):
-            await self.backend.delete_where("chunks", queries.older_versions(group))
             committed = [
                 schema.marker_point(schema.manifest_id(r.source), schema.manifest_payload(r))
                 for r in group
             ]
-            await self.backend.upsert("manifest", committed)
-            await self.backend.delete("manifest", [str(schema.pending_id(r.source)) for r in group])
+            steps += [
+                DeleteWhere("chunks", queries.older_versions(group)),
+                Upsert("manifest", committed),
+                Delete("manifest", [str(schema.pending_id(r.source)) for r in group]),
+            ]
+        await self.backend.in_order(steps)
         if time.monotonic() - self._flushed_at > FLUSH_EVERY_S:
             await self._flush()
 
@@ -312,8 +293,3 @@ def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
         yield batch
-
-
-def _raise_any(done: set[asyncio.Task[None]]) -> None:
-    for task in done:
-        task.result()  # raises the write's error, if it failed

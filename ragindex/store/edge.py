@@ -1,23 +1,27 @@
 """`EdgeBackend`: the embedded default, Qdrant's engine (qdrant-edge-py) on local disk, run in a
 process of its own (`edge_engine.py` says why and what it does).
 
-This side only sends calls and waits for replies, one at a time, on one thread of its own: the
-event loop hands a batch over and stays free, and the wait itself holds no GIL. Every reply
-comes after the engine's `update()` has returned, so a returned write is acknowledged.
+Calls are pipelined: one thread of this side pickles and sends them in order, another reads the
+replies, which come back in the same order, so the engine finds its next batch waiting while it
+writes one (the document store keeps a few chunk batches in flight). The event loop only hands
+a call over. A reply comes after the engine's `update()` has returned, so a returned write is
+acknowledged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import threading
 import weakref
+from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -26,7 +30,15 @@ import ragindex
 from ragindex.errors import StoreError, StoreLockedError
 from ragindex.store.backend import Collection
 from ragindex.store.edge_engine import EngineFailure
-from ragindex.store.points import Point, PointFilter, PointId, PointQuery, Record, ScoredRecord
+from ragindex.store.points import (
+    Point,
+    PointFilter,
+    PointId,
+    PointQuery,
+    Record,
+    ScoredRecord,
+    WriteStep,
+)
 
 # closing flushes the shards: seconds at most, unless an optimize() is under way
 _CLOSE_WAIT_S = 60.0
@@ -43,9 +55,11 @@ class EdgeBackend:
         self._engine = _EngineProcess(self.folder, on_disk)
 
     async def _call(self, name: str, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(
-            self._executor, self._engine.call, name, args
+        loop = asyncio.get_running_loop()
+        reply: Future[Any] = await loop.run_in_executor(
+            self._executor, self._engine.send, name, args
         )
+        return await asyncio.wrap_future(reply)
 
     # --- collections ------------------------------------------------------------------------
     async def open_manifest(self, *, create: bool) -> bool:
@@ -57,6 +71,11 @@ class EdgeBackend:
     # --- points -----------------------------------------------------------------------------
     async def upsert(self, collection: Collection, points: Sequence[Point]) -> None:
         await self._call("upsert", collection, points)
+
+    async def in_order(self, steps: Sequence[WriteStep]) -> None:
+        # the engine applies them one after another and stops at the first failure: the
+        # whole sequence in one round trip
+        await self._call("in_order", steps)
 
     async def delete(self, collection: Collection, ids: Sequence[PointId]) -> None:
         await self._call("delete", collection, ids)
@@ -115,7 +134,6 @@ class _EngineProcess:
     collected, or with this process (the engine exits when its socket closes)."""
 
     def __init__(self, folder: Path, on_disk: bool) -> None:
-        self.location = str(folder)
         ours, theirs = socket.socketpair()
         environment = dict(os.environ)
         # the engine imports ragindex from where this process did, whatever sys.path was
@@ -139,37 +157,17 @@ class _EngineProcess:
             raise StoreError(message) from None
         finally:
             theirs.close()
-        self._line = _Line(Connection(ours.detach()), process)
-        self._lock = threading.Lock()
+        self._line = _Line(str(folder), Connection(ours.detach()), process)
+        # the reader holds the line, not this object: an unclosed backend can still be collected
+        threading.Thread(
+            target=_read_replies, args=(self._line,), name="ragindex-edge-replies", daemon=True
+        ).start()
         self._finalizer = weakref.finalize(self, _hang_up, self._line)
 
-    def call(self, name: str, args: tuple[Any, ...]) -> Any:
-        line = self._line
-        with self._lock:
-            try:
-                line.connection.send((name, args))
-                outcome, value = line.connection.recv()
-            except (EOFError, OSError):
-                raise StoreError(self._gone()) from None
-            line.closed = name == "close"
-        if outcome == "ok":
-            return value
-        failure: EngineFailure = value
-        if failure.locked:
-            raise StoreLockedError(
-                f"the index at {self.location} is open in another process (the UI or another "
-                "ingest); stop that process, or point RAGINDEX_QDRANT_URL at a Qdrant server so "
-                "that several processes can share the index"
-            )
-        raise StoreError(f"Qdrant Edge failed on {self.location}: {failure}")
-
-    def _gone(self) -> str:
-        code = self._line.process.poll()
-        how = "stopped answering" if code is None else f"stopped (exit code {code})"
-        return (
-            f"the Qdrant Edge engine of {self.location} {how}; what it acknowledged is kept: "
-            "run the command again"
-        )
+    def send(self, name: str, args: tuple[Any, ...]) -> Future[Any]:
+        """Send one call (from one thread only: the order sent is the order answered); its
+        reply arrives in the returned future."""
+        return self._line.send(name, args)
 
     def stop(self) -> None:
         self._finalizer()
@@ -177,24 +175,82 @@ class _EngineProcess:
 
 @dataclass
 class _Line:
+    location: str
     connection: Connection
     process: subprocess.Popen[bytes]
+    waiting: deque[tuple[str, Future[Any]]] = field(default_factory=deque)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    gone: str = ""  # why the engine cannot answer any more, once it cannot
     closed: bool = False
+
+    def send(self, name: str, args: tuple[Any, ...]) -> Future[Any]:
+        reply: Future[Any] = Future()
+        with self.lock:
+            if self.gone:
+                reply.set_exception(StoreError(self.gone))
+                return reply
+            self.waiting.append((name, reply))
+        try:
+            self.connection.send((name, args))
+        except OSError:
+            self.hung_up()
+        return reply
+
+    def answer(self, outcome: str, value: Any) -> None:
+        with self.lock:
+            name, reply = self.waiting.popleft()
+            self.closed = self.closed or name == "close"
+        if outcome == "ok":
+            reply.set_result(value)
+        else:
+            reply.set_exception(self.error(value))
+
+    def error(self, failure: EngineFailure) -> StoreError:
+        if failure.locked:
+            return StoreLockedError(
+                f"the index at {self.location} is open in another process (the UI or another "
+                "ingest); stop that process, or point RAGINDEX_QDRANT_URL at a Qdrant server so "
+                "that several processes can share the index"
+            )
+        return StoreError(f"Qdrant Edge failed on {self.location}: {failure}")
+
+    def hung_up(self) -> None:
+        """The engine is gone: every call waiting and every later one fails, saying so."""
+        try:
+            code = self.process.wait(timeout=1)
+            how = f"stopped (exit code {code})"
+        except subprocess.TimeoutExpired:
+            how = "stopped answering"
+        with self.lock:
+            self.gone = self.gone or (
+                f"the Qdrant Edge engine of {self.location} {how}; what it acknowledged is "
+                "kept: run the command again"
+            )
+            waiting, self.waiting = list(self.waiting), deque()
+        for _, reply in waiting:
+            reply.set_exception(StoreError(self.gone))
+
+
+def _read_replies(line: _Line) -> None:
+    while True:
+        try:
+            outcome, value = line.connection.recv()
+        except (EOFError, OSError):
+            line.hung_up()
+            return
+        line.answer(outcome, value)
 
 
 def _hang_up(line: _Line) -> None:
     """Close the engine's shards if nobody did, and wait for it to exit. Its socket closing is
     not enough alone: forked reader workers hold copies of it."""
-    try:
-        if not line.closed:
-            line.connection.send(("close", ()))
-            if line.connection.poll(_CLOSE_WAIT_S):
-                line.connection.recv()
-    except (EOFError, OSError):
-        pass  # it is gone already
-    line.connection.close()
+    if not line.closed and not line.gone:
+        closing = line.send("close", ())
+        with contextlib.suppress(Exception):  # gone already, or failing to close: it exits
+            closing.result(timeout=_CLOSE_WAIT_S)
     try:
         line.process.wait(timeout=_CLOSE_WAIT_S)
     except subprocess.TimeoutExpired:
         line.process.kill()
         line.process.wait()
+    line.connection.close()

@@ -30,10 +30,11 @@ from typing import Any
 import qdrant_edge as qe
 
 from ragindex.store import schema
-from ragindex.store.backend import Collection
 from ragindex.store.points import (
+    Collection,
     Condition,
     Dbsf,
+    Delete,
     DenseNearest,
     Fusion,
     Match,
@@ -44,6 +45,8 @@ from ragindex.store.points import (
     PointQuery,
     Record,
     ScoredRecord,
+    Upsert,
+    WriteStep,
     dense_list,
 )
 
@@ -121,6 +124,15 @@ class EdgeEngine:
     def upsert(self, collection: Collection, points: Sequence[Point]) -> None:
         converted = [_point(point, collection) for point in points]
         self._shard(collection).update(qe.UpdateOperation.upsert_points(converted))
+
+    def in_order(self, steps: Sequence[WriteStep]) -> None:
+        for step in steps:  # each update() is durable when it returns: the next may rely on it
+            if isinstance(step, Upsert):
+                self.upsert(step.collection, step.points)
+            elif isinstance(step, Delete):
+                self.delete(step.collection, step.ids)
+            else:
+                self.delete_where(step.collection, step.where)
 
     def delete(self, collection: Collection, ids: Sequence[PointId]) -> None:
         self._shard(collection).update(qe.UpdateOperation.delete_points(list(ids)))

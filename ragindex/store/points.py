@@ -7,13 +7,15 @@ once and then translated, never rewritten per backend.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 PointId = str  # a UUID in text form: Qdrant Edge refuses any other string
+Collection = Literal["chunks", "manifest"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,3 +139,25 @@ class SideLists:
 
     dense: list[ScoredRecord] | None
     sparse: list[ScoredRecord] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Upsert:
+    collection: Collection
+    points: Sequence[Point]
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    collection: Collection
+    ids: Sequence[PointId]
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteWhere:
+    collection: Collection
+    where: PointFilter
+
+
+# one write of a sequence that `Backend.in_order` applies in order
+WriteStep = Upsert | Delete | DeleteWhere

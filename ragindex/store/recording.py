@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ragindex.store import schema
-from ragindex.store.backend import Backend, Collection
+from ragindex.store.backend import Backend, Collection, apply_in_order
 from ragindex.store.points import (
     Match,
     Point,
@@ -21,6 +21,7 @@ from ragindex.store.points import (
     PointQuery,
     Record,
     ScoredRecord,
+    WriteStep,
 )
 
 
@@ -36,7 +37,12 @@ class Write:
 
 @dataclass
 class RecordingBackend:
+    """Sequences (`in_order`) are applied one recorded write at a time, upserts in a row up to
+    `upserts_in_flight` at once, as a server backend does; the inner backend's own `in_order`
+    (one round trip) is checked by the store contract instead."""
+
     inner: Backend
+    upserts_in_flight: int = 4
     writes: list[Write] = field(default_factory=list)
     _clock: itertools.count[int] = field(default_factory=itertools.count)
 
@@ -71,6 +77,9 @@ class RecordingBackend:
         write.where = where
         await self.inner.delete_where(collection, where)
         self._acknowledge(write)
+
+    async def in_order(self, steps: Sequence[WriteStep]) -> None:
+        await apply_in_order(self, steps, upserts_in_flight=self.upserts_in_flight)
 
     # --- passed through unrecorded ------------------------------------------------------------
     async def open_manifest(self, *, create: bool) -> bool:

@@ -20,7 +20,7 @@ from qdrant_client import AsyncQdrantClient, models
 from ragindex.config import Settings
 from ragindex.errors import StoreError
 from ragindex.store import schema
-from ragindex.store.backend import Collection
+from ragindex.store.backend import Collection, apply_in_order
 from ragindex.store.points import (
     Condition,
     Dbsf,
@@ -35,10 +35,13 @@ from ragindex.store.points import (
     Prefetch,
     Record,
     ScoredRecord,
+    WriteStep,
     dense_list,
 )
 
 T = TypeVar("T")
+# a server applies batches in parallel: bulk loads go fastest with a few in flight
+UPSERTS_IN_FLIGHT = 4
 _ACKNOWLEDGED: dict[str, Any] = {"wait": True, "ordering": models.WriteOrdering.STRONG}
 
 
@@ -143,6 +146,9 @@ class QdrantClientBackend:
     async def upsert(self, collection: Collection, points: Sequence[Point]) -> None:
         converted = [_point(point, collection) for point in points]
         await self._call(self.client.upsert(self.names[collection], converted, **_ACKNOWLEDGED))
+
+    async def in_order(self, steps: Sequence[WriteStep]) -> None:
+        await apply_in_order(self, steps, upserts_in_flight=UPSERTS_IN_FLIGHT)
 
     async def delete(self, collection: Collection, ids: Sequence[PointId]) -> None:
         selector = models.PointIdsList(points=list(ids))

@@ -196,8 +196,8 @@ class StoreContract:
     ) -> None:
         """Every committed document: mark acknowledged, then its chunks (several batches in
         flight at once), all acknowledged, older versions deleted, then its record."""
-        recording = RecordingBackend(make_backend())
-        store = make_store(recording, write_batch=16, writes_in_flight=4)
+        recording = RecordingBackend(make_backend(), upserts_in_flight=4)
+        store = make_store(recording, write_batch=16)
         await store.create_or_check(SPEC)
         for version, size in (("v1", 40), ("v2", 25)):  # a first ingest, then new versions
             recording.writes.clear()
