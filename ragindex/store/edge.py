@@ -122,7 +122,8 @@ class EdgeBackend:
 
     async def close(self) -> None:
         try:
-            await self._call("close")
+            if not self._engine.gone:  # an engine that died has nothing left to close
+                await self._call("close")
         finally:
             self._executor.shutdown(wait=True)
             self._engine.stop()
@@ -168,6 +169,11 @@ class _EngineProcess:
         """Send one call (from one thread only: the order sent is the order answered); its
         reply arrives in the returned future."""
         return self._line.send(name, args)
+
+    @property
+    def gone(self) -> bool:
+        """Whether the engine has stopped answering (it died, or its socket failed)."""
+        return bool(self._line.gone)
 
     def stop(self) -> None:
         self._finalizer()
