@@ -76,6 +76,8 @@ def main() -> None:
     parser.add_argument("corpus", type=Path)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--switch-interval", type=float, help="sys.setswitchinterval, seconds")
+    parser.add_argument("--write-groups", type=int, help="an experiment: groups written at once")
+    parser.add_argument("--queue", type=int, help="an experiment: documents between stages")
     arguments = parser.parse_args()
     if arguments.switch_interval:
         sys.setswitchinterval(arguments.switch_interval)
@@ -83,7 +85,7 @@ def main() -> None:
     import scaling
     from ingest_throughput import CHUNK_OVERLAP, CHUNK_TOKENS, MODEL
 
-    import ragindex.api  # noqa: F401  (imports before the clock)
+    import ragindex.api  # (imports before the clock)
     from ragindex import Index, Settings
     from ragindex.embedding.http import HttpEmbedder
     from ragindex.store.backend import Backend  # noqa: F401
@@ -91,6 +93,23 @@ def main() -> None:
     from ragindex.store.edge import EdgeBackend
     from ragindex.workers import ReadingPool
 
+    if arguments.write_groups:
+        import dataclasses
+
+        import ragindex.limits
+
+        built = ragindex.limits.IngestLimits.from_settings
+
+        def with_groups(settings: Settings) -> ragindex.limits.IngestLimits:
+            return dataclasses.replace(
+                built(settings), write_groups_in_flight=arguments.write_groups
+            )
+
+        ragindex.limits.IngestLimits.from_settings = with_groups  # type: ignore[method-assign]
+    if arguments.queue:
+        import ragindex.pipeline
+
+        ragindex.pipeline._QUEUE = arguments.queue
     timed(ReadingPool, "prepare", "read (files in workers)")
     timed(HttpEmbedder, "embed_documents", "embed (windows at the server)")
     timed(DocumentStore, "upsert", "write: chunks")
