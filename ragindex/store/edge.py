@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import pickle
 import socket
 import subprocess
 import sys
@@ -186,24 +187,34 @@ class _Line:
     process: subprocess.Popen[bytes]
     waiting: deque[tuple[str, Future[Any]]] = field(default_factory=deque)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    sending: threading.Lock = field(default_factory=threading.Lock)
     gone: str = ""  # why the engine cannot answer any more, once it cannot
     closed: bool = False
 
     def send(self, name: str, args: tuple[Any, ...]) -> Future[Any]:
         reply: Future[Any] = Future()
-        with self.lock:
-            if self.gone:
-                reply.set_exception(StoreError(self.gone))
-                return reply
-            self.waiting.append((name, reply))
         try:
-            self.connection.send((name, args))
-        except OSError:
-            self.hung_up()
+            message = pickle.dumps((name, args), protocol=pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, TypeError, AttributeError) as error:
+            raise StoreError(f"could not send {name} to the Qdrant Edge engine: {error}") from None
+        # one sender at a time, so that `waiting` is in the order sent; the replies' reader
+        # takes only `lock`, never this one: a big reply must never wait for a big request
+        with self.sending:
+            with self.lock:
+                if self.gone:
+                    reply.set_exception(StoreError(self.gone))
+                    return reply
+                self.waiting.append((name, reply))
+            try:
+                self.connection.send_bytes(message)
+            except OSError:
+                self.hung_up()
         return reply
 
     def answer(self, outcome: str, value: Any) -> None:
         with self.lock:
+            if not self.waiting:
+                raise EOFError("a reply to no call")  # the line is out of step: unusable
             name, reply = self.waiting.popleft()
             self.closed = self.closed or name == "close"
         if outcome == "ok":
@@ -241,10 +252,10 @@ def _read_replies(line: _Line) -> None:
     while True:
         try:
             outcome, value = line.connection.recv()
-        except (EOFError, OSError):
+            line.answer(outcome, value)
+        except (EOFError, OSError, pickle.UnpicklingError):
             line.hung_up()
             return
-        line.answer(outcome, value)
 
 
 def _hang_up(line: _Line) -> None:
@@ -254,6 +265,8 @@ def _hang_up(line: _Line) -> None:
         closing = line.send("close", ())
         with contextlib.suppress(Exception):  # gone already, or failing to close: it exits
             closing.result(timeout=_CLOSE_WAIT_S)
+    if line.gone and line.process.poll() is None:
+        line.process.kill()  # alive but out of step with this side: nothing it says is usable
     try:
         line.process.wait(timeout=_CLOSE_WAIT_S)
     except subprocess.TimeoutExpired:
