@@ -17,6 +17,11 @@ closed, as in `bench/ingest_throughput.py`, whose pipelines these are.
 - `replicas`: stand-ins with the h100 profile (60,000 tokens/s, 4 ms a step, 16,384 tokens a
   batch), N of them listed in `RAGINDEX_EMBED_URL`, or one with N times the capacity
   (`--one-big`). Fleet utilization = the servers' busy time summed / (N x wall).
+  `--tokens-per-s` scales each stand-in down (same step and batch) for a client that cannot
+  feed the full profile (a two-core machine: 10,000); `--srcs A,B --repeat 3` alternates
+  checkouts in one window of time; `--timeline DIR` keeps every step of every stand-in and
+  every request of the client (replica, sent, answered, its limit then) and prints where the
+  servers' idle time went (before their first step, between steps, after their last).
 - `gpu`: `bench/gpu_server.py` (a real forward pass on the GPU), one server for every pipeline
   in turn; utilization = the GPU's busy time (CUDA events) / wall.
 
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import platform
@@ -71,6 +77,11 @@ class Server:
         with urllib.request.urlopen(self.url.removesuffix("/v1") + "/stats") as response:
             stats: dict[str, float] = json.loads(response.read())
             return stats
+
+    def timeline(self) -> dict[str, list[Any]]:
+        with urllib.request.urlopen(self.url.removesuffix("/v1") + "/timeline") as response:
+            timeline: dict[str, list[Any]] = json.loads(response.read())
+            return timeline
 
     def cpu_seconds(self) -> float:
         try:
@@ -128,6 +139,8 @@ def ingest_once(arguments: argparse.Namespace) -> None:
             from ragindex.store.documents import DocumentStore
 
             DocumentStore.__init__.__kwdefaults__["write_batch"] = int(batch)
+        if arguments.trace:
+            _trace_requests(Path(arguments.trace))
     elif arguments.pipeline in ("langchain", "tutorial"):
         import langchain_openai  # noqa: F401
         import langchain_qdrant  # noqa: F401
@@ -136,13 +149,16 @@ def ingest_once(arguments: argparse.Namespace) -> None:
     try:
         started = time.perf_counter()
         chunks = PIPELINES[arguments.pipeline](Path(arguments.corpus), arguments.url, workdir)
-        seconds = time.perf_counter() - started
+        ended = time.perf_counter()
+        seconds = ended - started
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(
         json.dumps(
             {
                 "seconds": seconds,
+                "started_at": started,  # CLOCK_MONOTONIC, as the stand-ins' timelines
+                "ended_at": ended,
                 "chunks": chunks,
                 "peak_rss_parent_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "workers": len(os.sched_getaffinity(0)),
@@ -150,6 +166,34 @@ def ingest_once(arguments: argparse.Namespace) -> None:
         ),
         flush=True,
     )
+
+
+def _trace_requests(path: Path) -> None:
+    """Record every embeddings request (replica, when it was asked for, sent, answered; the
+    replica's limit and requests in flight then), written to `path` when the process exits."""
+    import atexit
+
+    from ragindex.embedding import http, limiter, sending
+
+    events: list[tuple[int, float, float, float, float, int]] = []
+    replicas: dict[int, int] = {}
+    original = sending.limited
+
+    async def traced(gate: limiter.AdaptiveLimiter, call: Any, **options: Any) -> Any:
+        replica = replicas.setdefault(id(gate), len(replicas))
+        asked = time.perf_counter()
+        result, latency = await original(gate, call, **options)
+        answered = time.perf_counter()
+        events.append((replica, asked, answered - latency, answered, gate.limit, gate.in_flight))
+        return result, latency
+
+    http.limited = traced  # type: ignore[attr-defined]
+    names = ("replica", "asked", "sent", "answered", "limit", "in_flight")
+
+    def write() -> None:
+        path.write_text(json.dumps([dict(zip(names, event, strict=True)) for event in events]))
+
+    atexit.register(write)
 
 
 def run_ingest(
@@ -160,6 +204,7 @@ def run_ingest(
     *,
     src: str | None = None,
     py_spy: Path | None = None,
+    trace: Path | None = None,
 ) -> dict[str, Any]:
     """One pipeline in a fresh process on `cpus`; its figures and the servers' counters."""
     if pipeline != "ragindex":
@@ -179,6 +224,8 @@ def run_ingest(
     ]
     if src:
         command += ["--src", src]
+    if trace is not None:
+        command += ["--trace", str(trace)]
     if py_spy is not None:
         # every thread of the ingest process that holds the GIL, sampled: what binds the parent
         command = [
@@ -291,33 +338,67 @@ def bench_cores(arguments: argparse.Namespace, corpus: Path) -> list[dict[str, A
 def bench_replicas(arguments: argparse.Namespace, corpus: Path) -> list[dict[str, Any]]:
     profiles = {"h100": (60_000.0, 0.004, 16_384)}
     rate, step, batch = profiles[arguments.profile]
+    rate = arguments.tokens_per_s or rate
     total = len(os.sched_getaffinity(0))
+    timeline = Path(arguments.timeline) if arguments.timeline else None
+    if timeline:
+        timeline.mkdir(parents=True, exist_ok=True)
     rows = []
-    for count in [int(n) for n in arguments.replicas.split(",")]:
-        layouts = [("separate", count)] + (
-            [("one-big", count)] if arguments.one_big and count > 1 else []
-        )
-        for layout, n in layouts:
-            if layout == "separate":
-                servers = [standin(rate, step, batch, None) for _ in range(n)]
-            else:
-                servers = [standin(rate * n, step, batch * n, None)]
-            try:
-                for pipeline in arguments.pipelines.split(","):
-                    row = run_ingest(pipeline, corpus, servers, list(range(total)))
-                    row.update(
-                        replicas=n,
-                        layout=layout,
-                        utilization=row["busy_seconds"] / (len(servers) * row["seconds"]),
-                    )
-                    if layout == "one-big":
-                        row["utilization"] = row["busy_seconds"] / row["seconds"]
-                    rows.append(row)
-                    _print_row(row)
-            finally:
-                for server in servers:
-                    server.stop()
+    # --repeat and --srcs alternate in one window of time: before/after on a shared machine
+    for repeat in range(arguments.repeat):
+        for count in [int(n) for n in arguments.replicas.split(",")]:
+            layouts = [("separate", count)] + (
+                [("one-big", count)] if arguments.one_big and count > 1 else []
+            )
+            for layout, n in layouts:
+                for src in arguments.srcs.split(",") if arguments.srcs else [None]:
+                    if layout == "separate":
+                        servers = [standin(rate, step, batch, None) for _ in range(n)]
+                    else:
+                        servers = [standin(rate * n, step, batch * n, None)]
+                    try:
+                        for pipeline in arguments.pipelines.split(","):
+                            name = f"{repeat}-{n}-{layout}-{pipeline}-{Path(src or 'this').name}"
+                            trace = timeline / f"{name}.requests.json" if timeline else None
+                            row = run_ingest(
+                                pipeline, corpus, servers, list(range(total)), src=src, trace=trace
+                            )
+                            row.update(
+                                replicas=n,
+                                layout=layout,
+                                src=src or "this checkout",
+                                utilization=row["busy_seconds"] / (len(servers) * row["seconds"]),
+                            )
+                            if timeline:
+                                steps = [server.timeline()["steps"] for server in servers]
+                                row["idle"] = idle_gaps(steps, row["started_at"], row["ended_at"])
+                                (timeline / f"{name}.steps.json").write_text(json.dumps(steps))
+                            rows.append(row)
+                            _print_row(row)
+                    finally:
+                        for server in servers:
+                            server.stop()
     return rows
+
+
+def idle_gaps(
+    servers_steps: list[list[list[float]]], started: float, ended: float
+) -> dict[str, float]:
+    """Where each server's idle time went, summed over the servers, in seconds: before its
+    first step (start-up), between steps, after its last step (the end of the run)."""
+    idle = {"start": 0.0, "between": 0.0, "end": 0.0}
+    for steps in servers_steps:
+        run = [(begin, begin + cost) for begin, cost, *_ in steps if started <= begin <= ended]
+        if not run:
+            idle["start"] += ended - started
+            continue
+        idle["start"] += run[0][0] - started
+        idle["end"] += max(0.0, ended - run[-1][1])
+        idle["between"] += sum(
+            max(0.0, begin - previous_end)
+            for (_, previous_end), (begin, _) in itertools.pairwise(run)
+        )
+    return idle
 
 
 def bench_gpu(arguments: argparse.Namespace, corpus: Path) -> list[dict[str, Any]]:
@@ -356,6 +437,10 @@ def _print_row(row: dict[str, Any]) -> None:
         f"{key}={row[key]}" for key in ("cores", "replicas", "layout", "src") if key in row
     )
     utilization = f" util {row['utilization']:.3f}" if "utilization" in row else ""
+    if "idle" in row:
+        utilization += (
+            " (idle s: " + ", ".join(f"{k} {v:.2f}" for k, v in row["idle"].items()) + ")"
+        )
     print(
         f"{where} {row['pipeline']}: {row['seconds']:.2f} s, {row['chunks']} chunks, "
         f"{row['tokens_per_s']:,.0f} tokens/s{utilization}, peak RSS parent "
@@ -378,6 +463,8 @@ def main() -> None:
     parser.add_argument("--replicas", default="1,4")
     parser.add_argument("--profile", default="h100")
     parser.add_argument("--one-big", action="store_true")
+    parser.add_argument("--repeat", type=int, default=1, help="replicas: rounds, alternated")
+    parser.add_argument("--timeline", default="", help="replicas: folder for the timelines")
     parser.add_argument("--batch-tokens", type=int, default=16384)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--tiny", action="store_true")
@@ -386,7 +473,13 @@ def main() -> None:
     parser.add_argument("--pipeline")
     parser.add_argument("--url")
     parser.add_argument("--src")
-    parser.add_argument("--tokens-per-s", type=float)
+    parser.add_argument("--trace", help="where to write the requests' timeline (JSON)")
+    parser.add_argument(
+        "--tokens-per-s",
+        type=float,
+        help="replicas: each stand-in's throughput instead of the profile's (a scaled-down "
+        "profile, same step and batch shape, for a client that cannot feed the full one)",
+    )
     parser.add_argument("--step-s", type=float, default=0.0)
     arguments = parser.parse_args()
     if arguments.mode == "_ingest":

@@ -114,6 +114,9 @@ class StandIn:
         self.busy_seconds = 0.0
         self.batches = 0
         self.tokens = 0  # tokens embedded, as the server counts them (one end token per input)
+        # every step of the pretend GPU: (start, seconds, inputs, tokens, inputs left queued),
+        # for benchmarks that look for idle gaps (`GET /timeline`)
+        self.steps: list[tuple[float, float, int, int, int]] = []
         self._random = random.Random(self.seed)
         self._tokenizer = qwen_tokenizer()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -185,6 +188,7 @@ class StandIn:
         self.busy_seconds = 0.0
         self.batches = 0
         self.tokens = 0
+        self.steps.clear()
 
     def _run(self, port: int, ready: threading.Event) -> None:
         self._loop = asyncio.new_event_loop()
@@ -242,8 +246,10 @@ class StandIn:
                 tokens += item[0]
             if self.profile.tokens_per_s is not None:
                 cost = self.profile.step_overhead_s + tokens / self.profile.tokens_per_s
+                started = time.monotonic()
                 await asyncio.sleep(cost)
                 self.busy_seconds += cost
+                self.steps.append((started, cost, len(step), tokens, self._queue.qsize()))
             self.batches += 1
             for _, done in step:
                 if not done.done():
@@ -326,6 +332,10 @@ class StandIn:
                 "last_request_at": self.request_times[-1] if self.request_times else None,
             }
             return await self._send(writer, 200, json.dumps(stats).encode())
+        if method == "GET" and path == "/timeline":
+            # not an SGLang endpoint either: every step and request arrival, for benchmarks
+            timeline = {"steps": self.steps, "arrivals": self.request_times}
+            return await self._send(writer, 200, json.dumps(timeline).encode())
         if method == "POST" and path == "/v1/embeddings":
             return await self._embeddings(json.loads(body or b"{}"), writer)
         if method == "POST" and path == "/v1/rerank":

@@ -19,7 +19,6 @@ from sglang_standin import CEILING, H100, Faults, StandIn
 from ragindex import Index, Settings
 from ragindex.config import DEFAULT_CODE_QUERY_TASK, DEFAULT_QUERY_TASK
 from ragindex.embedding.http import HttpEmbedder
-from ragindex.embedding.limiter import AdaptiveLimiter
 from ragindex.errors import ConfigError, EmbeddingError, EmbeddingServerUnavailable
 
 
@@ -232,17 +231,6 @@ async def test_a_gpu_server_gets_more_concurrency_than_the_start() -> None:
         await embedder.aclose()
     assert not result.failed
     assert limit > 4  # it started at 4 and grew while latency stayed low
-
-
-async def test_limiter_halves_on_overload_and_recovers() -> None:
-    limiter = AdaptiveLimiter(maximum=64, initial=16)
-    await limiter.acquire()
-    await limiter.release(latency=None, overloaded=True)
-    assert limiter.limit == 8
-    for _ in range(50):
-        await limiter.acquire()
-        await limiter.release(latency=0.1)
-    assert limiter.limit > 8
 
 
 def test_ceiling_profile_exists_for_benchmarks() -> None:

@@ -17,6 +17,7 @@ from ragindex.embedding.replicas import ReplicaPool
 from ragindex.errors import EmbeddingServerUnavailable
 from ragindex.progress import Progress
 from ragindex.store.edge import EdgeBackend
+from ragindex.tokens import qwen_tokenizer
 
 MODEL = "Qwen/Qwen3-Embedding-4B"
 DIMENSION = 64
@@ -63,14 +64,77 @@ async def test_work_goes_to_the_replica_with_the_most_spare_capacity() -> None:
     pool = ReplicaPool(["http://a", "http://b", "http://c"], max_concurrency=8)
     busy, idle, small = pool.replicas
     for _ in range(3):
-        await busy.limiter.acquire()  # three requests in flight out of a limit of four
+        busy.limiter.take()  # three requests in flight out of a limit of four
     small.limiter.limit = 2.0  # a server that has shown it takes less
     assert pool.pick() is idle
     # equal spare capacity: they take turns rather than one taking everything
-    await idle.limiter.acquire()
-    await idle.limiter.acquire()
-    picks = [pool.pick() for _ in range(4)]
-    assert picks.count(idle) == 2 and picks.count(small) == 2
+    idle.limiter.take()
+    idle.limiter.take()
+    picks = [slot[0] for _ in range(5) if (slot := await pool.acquire())]  # 1 + 2 + 2
+    assert [picks.count(replica) for replica in (busy, idle, small)] == [1, 2, 2]
+    # every replica full: the next request waits for a slot, wherever it frees
+    waiting = asyncio.ensure_future(pool.acquire())
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    pool.release(small, 1.0)
+    assert (await asyncio.wait_for(waiting, 5) or [None])[0] is small
+
+
+async def test_no_replica_sits_idle_while_another_holds_a_queue() -> None:
+    # four replicas of unequal speed (their limits as their limiters learnt them: 8, 4, 2, 2)
+    pool = ReplicaPool([f"http://{name}" for name in "abcd"], max_concurrency=64)
+    _, medium, _, slower = pool.replicas
+    for replica, limit in zip(pool.replicas, (8, 4, 2, 2), strict=True):
+        replica.limiter.limit = float(limit)
+    given = []
+    for _ in range(16):  # every slot the pool has
+        idle = [replica for replica in pool.replicas if replica.limiter.in_flight == 0]
+        slot = await pool.acquire()
+        assert slot is not None
+        assert not idle or slot[0] in idle  # an idle replica is served before a busy one
+        given.append(slot[0])
+    # spread by capacity: each holds what its limit lets it, the fast one most
+    assert [given.count(replica) for replica in pool.replicas] == [8, 4, 2, 2]
+    # every replica full: requests wait for a slot, wherever it frees first
+    waiting = [asyncio.ensure_future(pool.acquire()) for _ in range(2)]
+    await asyncio.sleep(0.01)
+    assert not any(request.done() for request in waiting)
+    pool.release(slower, 1.0)
+    pool.release(medium, 1.0)
+    slots = [await asyncio.wait_for(request, 5) for request in waiting]
+    assert sorted(slot[0].url for slot in slots if slot) == sorted([slower.url, medium.url])
+
+
+async def test_a_replica_that_slows_down_gets_less() -> None:
+    clock = Clock()
+    pool = ReplicaPool(["http://steady", "http://slowing"], max_concurrency=64, clock=clock)
+    steady, slowing = pool.replicas
+    for replica in pool.replicas:
+        replica.limiter.observe(0.3, alone=True)  # both answer a lone request in 0.3 s
+    for answer in range(60):
+        clock.now += 0.3
+        steady.limiter.observe(0.3 * 1.5)  # a short queue: it keeps up
+        slowing.limiter.observe(0.3 * (1 + answer / 5))  # its answers take longer and longer
+    given = []
+    while any(replica.limiter.has_room for replica in pool.replicas):  # fill every slot
+        slot = await pool.acquire()
+        assert slot is not None
+        given.append(slot[0])
+    assert given.count(slowing) < given.count(steady) / 2
+
+
+async def test_a_replica_holding_small_requests_gets_the_next_one() -> None:
+    # the end of a window makes smaller requests: they weigh their share of the token budget
+    pool = ReplicaPool(["http://a", "http://b"], max_concurrency=64, unit_cost=16_384)
+    full, small = pool.replicas
+    for replica in pool.replicas:
+        replica.limiter.limit = 8.0
+    for _ in range(4):
+        full.limiter.take(16_384)
+    for _ in range(8):
+        small.limiter.take(4_096)  # more requests, half the work
+    slot = await pool.acquire(16_384)
+    assert slot is not None and slot[0] is small
 
 
 # --- the embedder over real HTTP -----------------------------------------------------------------
@@ -111,6 +175,61 @@ async def test_a_request_whose_replica_is_down_goes_to_another_without_spending_
         await embedder.aclose()
     assert not result.failed
     assert up == 1
+
+
+async def test_the_requests_of_one_call_go_to_the_idle_replicas_first() -> None:
+    with StandIn() as a, StandIn() as b, StandIn() as c, StandIn() as d:
+        servers = (a, b, c, d)
+        embedder = HttpEmbedder(
+            urls=[server.url for server in servers],
+            model=MODEL,
+            dimension=DIMENSION,
+            max_inputs=5,
+        )
+        await embedder.check()
+        result = await embedder.embed_documents([f"text {i}" for i in range(20)])  # 4 requests
+        await embedder.aclose()
+    assert not result.failed
+    # one each: none was left idle while another took two
+    assert [len(server.requests) - 1 for server in servers] == [1, 1, 1, 1]
+
+
+async def test_a_replica_that_stops_answering_holds_only_what_its_limit_let_it_have() -> None:
+    # one replica takes requests and does not answer (a stuck GPU); the others answer the rest
+    # of the work at once, instead of a share of it waiting behind the stuck one
+    with StandIn() as a, StandIn() as b, StandIn() as c, StandIn(hold_after=1) as stuck:
+        embedder = HttpEmbedder(
+            urls=[a.url, b.url, c.url, stuck.url],
+            model=MODEL,
+            dimension=DIMENSION,
+            batch_tokens=64,
+            max_inputs=8,
+        )
+        await embedder.check()  # each replica's first request: the start-up probe
+        texts = [f"passage {i}: " + "lorem ipsum dolor sit amet " * 6 for i in range(120)]
+        embedding = asyncio.ensure_future(embedder.embed_documents(texts))
+
+        def inputs_received() -> int:
+            return sum(
+                len(request["input"])
+                for server in (a, b, c, stuck)
+                for request in server.requests[1:]
+            )
+
+        async def everything_sent() -> None:
+            while inputs_received() < len(texts):
+                await asyncio.sleep(0.02)
+
+        await asyncio.wait_for(everything_sent(), 60)
+        held = [request["input"] for request in stuck.requests[1:]]
+        stuck.release()
+        result = await asyncio.wait_for(embedding, 60)
+        await embedder.aclose()
+    assert not result.failed
+    # it had room for four full requests (64 tokens each; the last one taken while the load
+    # was under four may pass it), and never answered to earn more: the rest went elsewhere
+    held_tokens = sum(qwen_tokenizer().count(text) + 1 for request in held for text in request)
+    assert held and held_tokens <= 5 * 64 < len(texts) * 40 // 4
 
 
 # --- an ingest through three replicas: one dies, one goes and comes back -------------------------

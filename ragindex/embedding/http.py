@@ -92,7 +92,10 @@ class HttpEmbedder:
         self._client = http_client(
             api_key=api_key, timeout_s=timeout_s, connections=max_concurrency * len(self.urls)
         )
-        self._pool = ReplicaPool(self.urls, max_concurrency=max_concurrency)
+        # a request of the full token budget is one unit of a replica's limit
+        self._pool = ReplicaPool(
+            self.urls, max_concurrency=max_concurrency, unit_cost=float(batch_tokens)
+        )
         self._wire = WireFormat(
             model=model,
             dimension=self.dimension,
@@ -262,6 +265,7 @@ class HttpEmbedder:
             all_down=lambda reasons: EmbeddingServerUnavailable(
                 f"lost every embedding server: {reasons}"
             ),
+            cost=tokens,
         )
 
     async def _send_once(
@@ -274,6 +278,6 @@ class HttpEmbedder:
                 except Capability:
                     continue  # the optional field is off now: the same request again
 
-        embeddings, latency = await limited(replica.limiter, post)
+        embeddings, latency = await limited(replica.limiter, post, cost=tokens)
         self._metrics.request(latency, inputs=len(texts), tokens=tokens)
         return [self._wire.decode(embedding) for embedding in embeddings]
