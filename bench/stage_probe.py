@@ -153,7 +153,8 @@ def main() -> None:
         rows[stage] = {"calls": len(spans), "mean_under_way": mean, "busy_share": busy}
         print(
             f"  {stage:32} {len(spans):6} calls, {seconds / max(len(spans), 1) * 1000:8.2f} ms "
-            f"each, {mean:6.2f} under way on average, busy {busy:6.1%} of the ingest"
+            f"each, {mean:6.2f} under way on average, busy {busy:6.1%} of the ingest, "
+            f"first at {min(s for s, _ in spans) - opened:5.2f} s"
         )
     engine = json.loads(engine_out.read_text())
     busy = sum(seconds for _, seconds in engine.values())

@@ -175,7 +175,6 @@ def _two_columns(table: Table) -> Table:
     return table
 
 
-
 def eval_table(report: EvalReport) -> Table:
     table = Table(
         title=Text(
