@@ -44,8 +44,9 @@ class AsyncIndex(AsyncUpkeep):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.embedder = make_embedder(settings)
+        # the store first: the embedded engine's process starts up while the embedder is built
         self.store = make_store(settings)
+        self.embedder = make_embedder(settings)
         self.spec = CollectionSpec(
             model=self.embedder.model,
             dimension=self.embedder.dimension,
