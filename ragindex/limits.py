@@ -19,7 +19,8 @@ _LOCAL_WINDOWS_IN_FLIGHT = 2
 # documents committed together: one round of store calls for many small files
 _WRITE_GROUP = 64
 # groups being written at once: each waits for its store calls' answers in turn, so one alone
-# leaves the store idle between them (measured at 16 cores: the embedded engine ~30% busy)
+# leaves the store idle between them; 8 or 16 measured no faster at 16 cores than 4
+# (bench/stage_probe.py --write-groups)
 _WRITE_GROUPS_IN_FLIGHT = 4
 
 

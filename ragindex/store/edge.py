@@ -2,10 +2,10 @@
 process of its own (`edge_engine.py` says why and what it does).
 
 Calls are pipelined: one thread of this side pickles and sends them in order, another reads the
-replies, which come back in the same order, so the engine finds its next batch waiting while it
-writes one (the document store keeps a few chunk batches in flight). The event loop only hands
-a call over. A reply comes after the engine's `update()` has returned, so a returned write is
-acknowledged.
+replies, which come back in the same order, so the engine finds its next sequence waiting while
+it applies one (an ingest keeps several groups of documents being written at once). The event
+loop only hands a call over. A reply comes after the engine's `update()` has returned, so a
+returned write is acknowledged.
 """
 
 from __future__ import annotations

@@ -9,8 +9,10 @@ freezes the page.
 
 Layout: `<home>/<collection>/chunks` and `<home>/<collection>/manifest`, one shard each (Edge has
 no collections, so the two shards play that role). The engine locks the folder to one process.
-Each `update()` is atomic and durable once it returns (write-ahead log): that is the
-acknowledgement the document store's commit order relies on, and the reply is sent only after it.
+Each `update()` is durable once it returns (write-ahead log): that is the acknowledgement the
+document store's commit order relies on, and the reply is sent only after it. A batch the engine
+refuses part-way keeps the points before the refused one (tested): the document's pending mark
+covers them until recovery removes them.
 
 The process lives as long as its socket: it closes its shards and exits when told to, and exits
 at once when the other end is gone (its owner died: what was acknowledged is in the log).
