@@ -44,6 +44,21 @@ atexit.register(lambda: open(os.environ["PROBE_ENGINE_OUT"], "w").write(json.dum
 
 # stage -> [(start, end)]
 intervals: dict[str, list[tuple[float, float]]] = defaultdict(list)
+# start-up steps (sync calls), by name -> (start, end) of their first call
+startup: dict[str, tuple[float, float]] = {}
+
+
+def marked(owner: Any, name: str, label: str) -> None:
+    original: Callable[..., Any] = getattr(owner, name)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            startup.setdefault(label, (started, time.perf_counter()))
+
+    setattr(owner, name, wrapper)
 
 
 def timed(owner: Any, name: str, stage: str) -> None:
@@ -110,6 +125,12 @@ def main() -> None:
         import ragindex.pipeline
 
         ragindex.pipeline._QUEUE = arguments.queue
+    import ragindex.pipeline as pipeline
+
+    marked(pipeline.IngestPipeline, "_walk", "walk the folders")
+    marked(pipeline.IngestPipeline, "_plan", "plan")
+    marked(pipeline, "finish_loading", "finish loading tokenizer and language model")
+    marked(ReadingPool, "__init__", "make the reading pool")
     timed(ReadingPool, "prepare", "read (files in workers)")
     timed(HttpEmbedder, "embed_documents", "embed (windows at the server)")
     timed(DocumentStore, "upsert", "write: chunks")
@@ -146,6 +167,9 @@ def main() -> None:
         f"{workers} cores: {report.chunks} chunks; open {opened - started:.2f} s, "
         f"ingest {ingested - opened:.2f} s, close {closed - ingested:.2f} s"
     )
+    print("  start-up, from the index opened (s):")
+    for label, (begun, ended) in sorted(startup.items(), key=lambda item: item[1][0]):
+        print(f"    {label:46} {begun - opened:6.3f} -> {ended - opened:6.3f}")
     rows = {}
     for stage, spans in sorted(intervals.items()):
         mean, busy = occupancy(spans, opened, ingested)
