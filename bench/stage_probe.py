@@ -126,8 +126,9 @@ def main() -> None:
 
         ragindex.pipeline._QUEUE = arguments.queue
     import ragindex.pipeline as pipeline
+    import ragindex.walking as walking
 
-    marked(pipeline.IngestPipeline, "_walk", "walk the folders")
+    marked(walking.FolderWalk, "_walk", "walk the folders")
     marked(pipeline.IngestPipeline, "_plan", "plan")
     marked(pipeline, "finish_loading", "finish loading tokenizer and language model")
     marked(ReadingPool, "__init__", "make the reading pool")

@@ -55,7 +55,8 @@ def run_ingest(
         def update(progress: Progress) -> None:
             bar.update(
                 task,
-                total=progress.files_total,
+                # unknown while the folders are still walked: rich shows a running bar
+                total=None if progress.counting else progress.files_total,
                 completed=progress.files_done,
                 chunks=progress.chunks,
                 rate=progress.tokens / max(progress.elapsed, 1e-9),

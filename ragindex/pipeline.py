@@ -1,4 +1,4 @@
-"""The ingest, wired: walk → plan → read and chunk (workers) → embed (windows) → write and commit.
+"""The ingest, wired: walk → read and chunk (workers) → embed (windows) → plan → write and commit.
 
 How each stage works lives elsewhere (`plan.py`, `workers.py`, `windows.py`, the embedder, the
 store); this module only connects them. Between the stages, the number of chunks in memory is
@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import time
-from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from pathlib import Path
+from typing import Any
 
 from ragindex.chunking import Chunker
-from ragindex.discovery import Candidate, Discovery, Skipped, root_problem, root_source
+from ragindex.discovery import Candidate, Discovery
 from ragindex.embedding.base import Embedder
 from ragindex.errors import (
     IngestAborted,
@@ -30,7 +29,7 @@ from ragindex.errors import (
     StoreError,
 )
 from ragindex.limits import IngestLimits
-from ragindex.plan import Plan, RootScan, plan_ingest
+from ragindex.plan import Plan, needs_preparing, plan_ingest
 from ragindex.preparing import PreparedFile, PrepareSpec, finish_loading
 from ragindex.progress import (
     ProgressCallback,
@@ -39,18 +38,11 @@ from ragindex.progress import (
 from ragindex.stages import embed_stage, write_stage
 from ragindex.store.documents import DocumentStore
 from ragindex.types import IngestReport, ManifestRecord
+from ragindex.walking import FolderWalk, Walk
 from ragindex.windows import PendingDocument
-from ragindex.workers import ReadingPool
+from ragindex.workers import ReadingPool, needs_processes
 
 _QUEUE = 16  # documents handed between two stages; the real bound is chunks_in_flight
-
-
-@dataclass
-class _Walk:
-    roots: list[RootScan] = field(default_factory=list)
-    found: list[Candidate] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)
-    unreadable: list[str] = field(default_factory=list)
 
 
 class IngestPipeline:
@@ -88,73 +80,94 @@ class IngestPipeline:
         """Bring the index in line with the files under `roots`; returns what was done.
 
         `ready`: what must succeed before the index is touched (checking the embedding
-        server, opening the store); the folders are walked meanwhile."""
+        server, opening the store); the folders are walked meanwhile. Files are read and
+        embedded as the walk finds them, but nothing is written before the whole walk is
+        planned and checked (`_refuse_blocked`) and a dead run's leftovers are cleaned up."""
         started = time.perf_counter()
-        cancelled = threading.Event()
-        walking = asyncio.ensure_future(asyncio.to_thread(self._walk, roots, cancelled))
+        walk = FolderWalk(self.discovery, roots)
+        walk.start()
         try:
             if ready is not None:
                 await ready
-        except BaseException:
-            cancelled.set()  # a walk of a huge tree must not hold up the error
-            await asyncio.wait({walking})
-            raise
-        walk = await walking
-        manifest = await self.store.manifest()
-        plan = self._plan(walk, manifest, prune)
-        _refuse_blocked(plan)  # before anything is written
-        report = IngestReport(recovered=await self.store.recover())
-        if report.recovered:  # their records are gone now: they are prepared again
             manifest = await self.store.manifest()
-            # the removals were checked above, against what the index held before recovery
-            plan = self._plan(walk, manifest, prune=True)
-        report.skipped.update(walk.skipped)
-        report.unchanged, report.kept = plan.unchanged, plan.kept
+            abandoned = await self.store.abandoned()
+        except BaseException:
+            walk.cancel()  # a walk of a huge tree must not hold up the error
+            await asyncio.wait({asyncio.ensure_future(walk.result())})
+            raise
+        # a document a dead run left half-written is removed below, then prepared again
+        gone = set(abandoned)
+        known = {source: record for source, record in manifest.items() if source not in gone}
+        report = IngestReport()
         state = RunState(
             report,
-            len(plan.prepare),
+            0,
             started,
             self.progress,
             chunks_bound=self.limits.chunks_in_flight,
             windows_bound=self.limits.windows_in_flight,
         )
+        checked = asyncio.Event()  # set once writing is allowed
+        work = asyncio.ensure_future(self._until_stopped(walk, known, state, checked, stop))
         try:
-            finished = await self._until_stopped(plan.prepare, manifest, state, stop)
-            if finished and plan.remove:
+            plan = await self._checked_plan(walk, work, manifest, known, abandoned, prune, state)
+            if plan is not None:
+                checked.set()
+            finished = await work
+            if finished and plan is not None and plan.remove:
                 await self.store.remove(plan.remove)
                 report.removed.extend(plan.remove)
         except BaseException:
-            # the run's own error is the one to report; a flush failing after it adds nothing
-            with contextlib.suppress(RagindexError):
-                await self.store.finish_ingest(report.chunks)
+            walk.cancel()
+            work.cancel()
+            await asyncio.wait({work, asyncio.ensure_future(walk.result())})
+            if checked.is_set():
+                # the run's own error is the one to report; a flush failing after it adds nothing
+                with contextlib.suppress(RagindexError):
+                    await self.store.finish_ingest(report.chunks)
             raise
         await self.store.finish_ingest(report.chunks)
         state.record_peaks()
         report.seconds = time.perf_counter() - started
         return report
 
-    # --- before anything is written ---------------------------------------------------------
-    def _walk(self, roots: Sequence[Path], cancelled: threading.Event) -> _Walk:
-        walk = _Walk()
-        for root in roots:
-            scan = RootScan(
-                str(root), root_source(root, self.discovery.portable), root_problem(root)
-            )
-            walk.roots.append(scan)
-            if scan.problem is not None:
-                continue
-            for found in self.discovery.walk(root):
-                if cancelled.is_set():
-                    return walk
-                if isinstance(found, Skipped):
-                    walk.skipped[found.source] = found.reason
-                    if found.unreadable:
-                        walk.unreadable.append(found.source)
-                else:
-                    walk.found.append(found)
-        return walk
+    async def _checked_plan(
+        self,
+        walk: FolderWalk,
+        work: asyncio.Future[bool],
+        manifest: dict[str, ManifestRecord],
+        known: dict[str, ManifestRecord],
+        abandoned: list[str],
+        prune: bool,
+        state: RunState,
+    ) -> Plan | None:
+        """Once the walk is whole: the plan, checked against the index as it was, and a dead
+        run's leftovers removed. None when the stages ended first (stopped, or failed: their
+        outcome is the run's)."""
+        walked = asyncio.ensure_future(walk.result())
+        either: set[asyncio.Future[Any]] = {walked, work}
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        if not walked.done() and (
+            work.cancelled() or work.exception() is not None or state.report.interrupted
+        ):
+            walk.cancel()
+            await asyncio.wait({walked})
+            return None
+        # (stages that ended well, with nothing to write, may finish a moment before the walk)
+        found = await walked
+        plan = self._plan(found, manifest, prune)
+        _refuse_blocked(plan)  # before anything is written
+        if abandoned:
+            state.report.recovered = await self.store.recover(abandoned)
+            # the removals were checked above, against what the index held before recovery
+            plan = self._plan(found, known, prune=True)
+        state.report.skipped.update(found.skipped)
+        state.report.unchanged += plan.unchanged
+        state.report.kept = plan.kept
+        state.counted()
+        return plan
 
-    def _plan(self, walk: _Walk, manifest: dict[str, ManifestRecord], prune: bool) -> Plan:
+    def _plan(self, walk: Walk, manifest: dict[str, ManifestRecord], prune: bool) -> Plan:
         return plan_ingest(
             roots=walk.roots,
             found=walk.found,
@@ -167,13 +180,14 @@ class IngestPipeline:
     # --- the stages -------------------------------------------------------------------------
     async def _until_stopped(
         self,
-        candidates: list[Candidate],
-        manifest: dict[str, ManifestRecord],
+        walk: FolderWalk,
+        known: dict[str, ManifestRecord],
         state: RunState,
+        checked: asyncio.Event,
         stop: asyncio.Event | None,
     ) -> bool:
         """Run the stages until done (True) or stopped (False: the report says interrupted)."""
-        work = asyncio.ensure_future(self._stages(candidates, manifest, state))
+        work = asyncio.ensure_future(self._stages(walk, known, state, checked))
         stopper = asyncio.ensure_future((stop or asyncio.Event()).wait())
         try:
             await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -194,45 +208,69 @@ class IngestPipeline:
         return True
 
     async def _stages(
-        self, candidates: list[Candidate], manifest: dict[str, ManifestRecord], state: RunState
+        self,
+        walk: FolderWalk,
+        known: dict[str, ManifestRecord],
+        state: RunState,
+        checked: asyncio.Event,
     ) -> None:
         prepared: asyncio.Queue[PendingDocument | None] = asyncio.Queue(_QUEUE)
         embedded: asyncio.Queue[PendingDocument | None] = asyncio.Queue(_QUEUE)
-        await asyncio.to_thread(finish_loading, self.spec.tokenizer)
-        pool = ReadingPool(
-            self.spec, candidates, self.limits.prepare_workers, private=self.store.location
-        )
-        try:
-            async with asyncio.TaskGroup() as group:
-                group.create_task(self._prepare_all(candidates, manifest, prepared, pool, state))
-                group.create_task(
-                    embed_stage(self.embedder, self.limits, prepared, embedded, state)
-                )
-                group.create_task(write_stage(self.store, self.limits, embedded, state))
-        finally:
-            await asyncio.to_thread(pool.close)
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._prepare_all(walk, known, prepared, state, checked))
+            group.create_task(embed_stage(self.embedder, self.limits, prepared, embedded, state))
+            group.create_task(write_stage(self.store, self.limits, embedded, state, checked))
+
+    async def _to_prepare(
+        self, walk: FolderWalk, known: dict[str, ManifestRecord], state: RunState
+    ) -> AsyncIterator[Candidate]:
+        """The files found that must be read (new, changed, or of another recipe)."""
+        async for candidate in walk.candidates():
+            if needs_preparing(candidate, known.get(candidate.source), self.spec.recipe):
+                state.found()
+                yield candidate
 
     async def _prepare_all(
         self,
-        candidates: list[Candidate],
-        manifest: dict[str, ManifestRecord],
+        walk: FolderWalk,
+        known: dict[str, ManifestRecord],
         out: asyncio.Queue[PendingDocument | None],
-        pool: ReadingPool,
         state: RunState,
+        checked: asyncio.Event,
     ) -> None:
+        candidates = self._to_prepare(walk, known, state)
+        # threads or processes: decided on the first files, as soon as there are enough of them
+        # for processes (or there are no more)
+        first: list[Candidate] = []
+        async for candidate in candidates:
+            first.append(candidate)
+            if needs_processes(first):
+                break
+        await asyncio.to_thread(finish_loading, self.spec.tokenizer)
+        pool = ReadingPool(
+            self.spec, first, self.limits.prepare_workers, private=self.store.location
+        )
         readers = asyncio.Semaphore(pool.capacity)
 
         async def prepare(candidate: Candidate) -> None:
             try:
                 # a touched file's bytes are compared with what its record says
-                await self._prepare_one(candidate, manifest.get(candidate.source), out, pool, state)
+                await self._prepare_one(
+                    candidate, known.get(candidate.source), out, pool, state, checked
+                )
             finally:
                 readers.release()
 
-        async with asyncio.TaskGroup() as group:
-            for candidate in candidates:
-                await readers.acquire()
-                group.create_task(prepare(candidate))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for candidate in first:
+                    await readers.acquire()
+                    group.create_task(prepare(candidate))
+                async for candidate in candidates:
+                    await readers.acquire()
+                    group.create_task(prepare(candidate))
+        finally:
+            await asyncio.to_thread(pool.close)
         await out.put(None)
 
     async def _prepare_one(
@@ -242,6 +280,7 @@ class IngestPipeline:
         out: asyncio.Queue[PendingDocument | None],
         pool: ReadingPool,
         state: RunState,
+        checked: asyncio.Event,
     ) -> None:
         source = candidate.source
         try:
@@ -252,6 +291,7 @@ class IngestPipeline:
                 await out.put(PendingDocument.of(result, self.embedder.dimension))
                 return  # in flight until written
             # the same bytes under a new timestamp: only the manifest record changes
+            await checked.wait()
             await self.store.commit([result])
             state.unchanged(source)
         except SourceError as error:

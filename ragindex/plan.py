@@ -62,6 +62,18 @@ def under(source: str, prefix: str) -> bool:
     return source == prefix or source.startswith(prefix.rstrip("/") + "/")
 
 
+def needs_preparing(candidate: Candidate, known: ManifestRecord | None, recipe: str) -> bool:
+    """Whether a file found must be read: it is new, its size or time changed, or it was
+    indexed with another recipe. (A file read again whose bytes are the same only has its
+    record updated: `preparing.prepare_file`.)"""
+    return not (
+        known is not None
+        and known.size == candidate.size
+        and same_mtime(known.mtime, candidate.mtime)
+        and known.recipe == recipe
+    )
+
+
 def plan_ingest(
     *,
     roots: Sequence[RootScan],
@@ -82,16 +94,10 @@ def plan_ingest(
     seen: set[str] = set()
     for candidate in found:
         seen.add(candidate.source)
-        known = manifest.get(candidate.source)
-        if (
-            known is not None
-            and known.size == candidate.size
-            and same_mtime(known.mtime, candidate.mtime)
-            and known.recipe == recipe
-        ):
-            plan.unchanged += 1
-        else:
+        if needs_preparing(candidate, manifest.get(candidate.source), recipe):
             plan.prepare.append(candidate)
+        else:
+            plan.unchanged += 1
     protected = [root.source for root in roots if root.problem is not None]
     protected.extend(unreadable)
     plan.failed_roots = {root.path: root.problem for root in roots if root.problem is not None}

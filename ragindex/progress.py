@@ -21,10 +21,16 @@ class Progress:
     tokens: int
     elapsed: float
     current: str = ""
+    # True while the folders are still being walked (reading starts meanwhile): files_total
+    # is what was found so far, and grows
+    counting: bool = False
 
     @property
     def seconds_left(self) -> float | None:
-        """A linear estimate from the files done so far; None before the first one."""
+        """A linear estimate from the files done so far; None before the first one, and while
+        the total is still being counted."""
+        if self.counting:
+            return None
         if not self.files_done or self.files_total <= self.files_done:
             return None if not self.files_done else 0.0
         return self.elapsed / self.files_done * (self.files_total - self.files_done)
@@ -72,11 +78,21 @@ class RunState:
     ) -> None:
         self.report = report
         self.files_total = files_total
+        self.counting = False
         self.files_done = 0
         self.started = started
         self._progress = progress or (lambda _snapshot: None)
         self.chunks = Gauge(chunks_bound)  # read and not yet written or given up
         self.windows = Gauge(windows_bound)  # embedding calls under way
+
+    def found(self) -> None:
+        """One more file to prepare, found by a walk still under way."""
+        self.files_total += 1
+        self.counting = True
+
+    def counted(self) -> None:
+        """The walk is over: `files_total` is final."""
+        self.counting = False
 
     def skipped(self, source: str, reason: str) -> None:
         self.report.skipped[source] = reason
@@ -108,6 +124,7 @@ class RunState:
                 tokens=self.report.tokens,
                 elapsed=time.perf_counter() - self.started,
                 current=source,
+                counting=self.counting,
             )
         )
 

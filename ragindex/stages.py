@@ -76,7 +76,10 @@ async def write_stage(
     limits: IngestLimits,
     source: asyncio.Queue[PendingDocument | None],
     state: RunState,
+    checked: asyncio.Event,
 ) -> None:
+    """`checked`: set once writing is allowed (the whole walk planned and checked); documents
+    wait for it, embedded, while the walk goes on."""
     # a group's store calls are answered one after another: several groups under way at once
     # keep the store working while each one waits for its answers (groups never share a
     # document, and each keeps its own order: chunks, then older versions, then the record)
@@ -84,6 +87,7 @@ async def write_stage(
 
     async def store_group(ready: list[PendingDocument]) -> None:
         try:
+            await checked.wait()
             await _store_group(store, ready, state)
         finally:
             slots.release()

@@ -23,6 +23,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -47,13 +48,12 @@ class ReadingPool:
     """`await pool.prepare(candidate, known)` in a worker; `close()` when the run ends."""
 
     def __init__(
-        self, spec: PrepareSpec, candidates: list[Candidate], workers: int, *, private: str
+        self, spec: PrepareSpec, candidates: Sequence[Candidate], workers: int, *, private: str
     ) -> None:
+        """`candidates`: the files to read, or the first of them (as many as decide between
+        threads and processes)."""
         self.spec = spec
-        total_bytes = sum(candidate.size for candidate in candidates)
-        self.processes = not (
-            len(candidates) < _PROCESS_MIN_FILES and total_bytes < _PROCESS_MIN_BYTES
-        )
+        self.processes = needs_processes(candidates)
         self._threads: ThreadPoolExecutor | None = None
         self._processes: pebble.ProcessPool | None = None
         if self.processes:
@@ -108,6 +108,14 @@ class ReadingPool:
             self._processes.join()
         if self._threads is not None:
             self._threads.shutdown(wait=True, cancel_futures=True)
+
+
+def needs_processes(candidates: Sequence[Candidate]) -> bool:
+    """Whether reading these files is worth worker processes (threads below)."""
+    return (
+        len(candidates) >= _PROCESS_MIN_FILES
+        or sum(candidate.size for candidate in candidates) >= _PROCESS_MIN_BYTES
+    )
 
 
 def default_workers() -> int:

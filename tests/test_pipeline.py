@@ -8,8 +8,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,8 @@ import pytest
 from conftest import write_mixed_corpus
 from sglang_standin import StandIn
 
-from ragindex import AsyncIndex, Settings
-from ragindex.discovery import Discovery
+from ragindex import AsyncIndex, PruneRequiredError, Settings
+from ragindex.discovery import Candidate, Discovery, Skipped
 from ragindex.factory import make_chunker
 from ragindex.limits import IngestLimits
 from ragindex.pipeline import IngestPipeline
@@ -82,6 +83,114 @@ async def test_a_slow_store_slows_the_run_instead_of_filling_memory(
     assert max(store.held) <= limits.chunks_in_flight
     assert report.peak_chunks_in_flight <= limits.chunks_in_flight
     assert report.peak_windows_in_flight <= limits.windows_in_flight
+
+
+class HeldWalk(Discovery):
+    """A walk that, after its last file, waits until the run has embedded something (how a
+    large tree looks: reading goes on while the walk does), then gives a write that was not
+    held back a moment to happen, and only then ends."""
+
+    def __init__(self, embedded: Any) -> None:
+        super().__init__(max_bytes=10**6, excludes=[], follow_symlinks=False, portable=False)
+        self.embedded = embedded  # () -> inputs embedded so far
+        self.embedded_while_walking = False
+        self.over = False
+        self.written_while_walking = threading.Event()
+
+    def walk(self, root: Path) -> Iterator[Candidate | Skipped]:
+        yield from super().walk(root)
+        deadline = time.monotonic() + 60
+        while not self.embedded() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.embedded_while_walking = bool(self.embedded())
+        self.written_while_walking.wait(1.0)  # set only by a write that should have waited
+        self.over = True
+
+
+class WatchedStore:
+    """A real store that notes every write made before the walk was over."""
+
+    def __init__(self, inner: DocumentStore, walk: HeldWalk) -> None:
+        self.inner, self.walk = inner, walk
+        self.early_writes: list[str] = []
+        self.writes = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def _noted(self, call: str) -> None:
+        self.writes += 1
+        if not self.walk.over:
+            self.early_writes.append(call)
+            self.walk.written_while_walking.set()
+
+    async def upsert(self, documents: Sequence[DocumentChunks]) -> None:
+        self._noted("upsert")
+        await self.inner.upsert(documents)
+
+    async def commit(self, records: Sequence[Any]) -> None:
+        self._noted("commit")
+        await self.inner.commit(records)
+
+    async def remove(self, sources: Sequence[str]) -> None:
+        self._noted("remove")
+        await self.inner.remove(sources)
+
+
+async def held_pipeline(
+    index: AsyncIndex, settings: Settings
+) -> tuple[IngestPipeline, WatchedStore]:
+    await index.store.create_or_check(index.spec)
+    walk = HeldWalk(lambda: index.embedder.metrics()["inputs"])
+    store = WatchedStore(index.store, walk)
+    pipeline = IngestPipeline(
+        store=store,  # type: ignore[arg-type]
+        embedder=index.embedder,
+        chunker=make_chunker(settings, index.embedder),
+        discovery=walk,
+        limits=IngestLimits.from_settings(settings),
+    )
+    return pipeline, store
+
+
+async def test_files_are_read_and_embedded_while_the_walk_goes_on_but_written_after_it(
+    settings: Settings, tmp_path: Path
+) -> None:
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for number in range(70):  # enough for reading processes, which start before the walk ends
+        (folder / f"n{number}.md").write_text(f"lantern harbour {number}\n", encoding="utf-8")
+    async with await AsyncIndex.open(settings) as index:
+        pipeline, store = await held_pipeline(index, settings)
+        report = await pipeline.run([folder])
+        assert pipeline.discovery.embedded_while_walking  # type: ignore[attr-defined]
+        assert store.early_writes == [] and store.writes > 0
+        assert len(report.indexed) == 70 and (await index.stats())["documents"] == 70
+
+
+async def test_a_refused_run_writes_nothing_though_it_read_the_new_files(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """An emptied folder with new files: they are read and embedded while the walk goes on,
+    the plan then refuses the run (all of what was indexed would go), and the index is as it
+    was: nothing removed, no new file written."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for number in range(6):
+        (folder / f"n{number}.md").write_text(f"lantern harbour {number}\n", encoding="utf-8")
+    async with await AsyncIndex.open(settings) as index:
+        await index.ingest(folder)
+        for file in folder.iterdir():
+            file.unlink()
+        for number in range(64):  # new files, enough to be read while the walk goes on
+            (folder / f"new{number}.md").write_text(f"the tide {number}\n", encoding="utf-8")
+        pipeline, store = await held_pipeline(index, settings)
+        with pytest.raises(PruneRequiredError, match="6 of the 6 documents"):
+            await pipeline.run([folder])
+        assert pipeline.discovery.embedded_while_walking  # type: ignore[attr-defined]
+        assert store.writes == 0
+        indexed = {record.source for record in await index.documents()}
+        assert indexed == {(folder / f"n{number}.md").as_posix() for number in range(6)}
 
 
 def test_a_lost_server_ends_the_run_with_one_error_saying_how_far_it_got(

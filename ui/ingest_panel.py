@@ -140,7 +140,8 @@ def show_running(activity: Activity, *, stopping: bool) -> None:
         left = (
             "time left: estimating…" if seconds_left is None else duration(seconds_left) + " left"
         )
-        st.text(f"{done:,} of {total:,} files · {progress.chunks:,} chunks · {rate:,.1f} chunks/s")
+        counted = f"{total:,}+ (still counting)" if progress.counting else f"{total:,}"
+        st.text(f"{done:,} of {counted} files · {progress.chunks:,} chunks · {rate:,.1f} chunks/s")
         st.text(left)
         if progress.current:
             st.text(f"now: {within(progress.current, activity.paths)}")

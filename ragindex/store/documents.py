@@ -136,15 +136,20 @@ class DocumentStore:
             if offset is None:
                 return payloads
 
-    async def recover(self) -> list[str]:
-        """Remove the documents a dead run left between `upsert` and `commit`; their sources."""
+    async def abandoned(self) -> list[str]:
+        """The documents a dead run left between `upsert` and `commit` (read only)."""
         if not await self._opened():
             return []
-        sources = [
+        return [
             payload["source"]
             for payload in await self._manifest_payloads("pending")
             if schema.abandoned(payload, older_than_s=self.abandoned_after_s)
         ]
+
+    async def recover(self, sources: Sequence[str] | None = None) -> list[str]:
+        """Remove the documents a dead run left between `upsert` and `commit` (`sources`: those
+        `abandoned()` found, when the caller asked first); their sources."""
+        sources = list(await self.abandoned() if sources is None else sources)
         for group in _batched(sources, self.write_batch):
             await self.remove(group)
             await self.backend.delete("manifest", [str(schema.pending_id(s)) for s in group])
