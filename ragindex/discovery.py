@@ -35,6 +35,7 @@ from ragindex.gitignore import (
     repository_rules,
     tracked_but_ignored,
 )
+from ragindex.picklable import Picklable
 
 __all__ = [
     "CODE_EXTENSIONS",
@@ -79,7 +80,7 @@ IGNORED_ROOT = "ignored by git (.gitignore, .git/info/exclude or the global excl
 
 
 @dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(Picklable):
     """A file to read: where it is, the id it is stored under, what it is."""
 
     path: Path

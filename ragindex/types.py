@@ -9,6 +9,8 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from ragindex.picklable import Picklable
+
 Kind = Literal["code", "text", "pdf"]
 SearchMode = Literal["hybrid", "dense", "sparse"]
 FloatArray = npt.NDArray[np.float32]
@@ -44,7 +46,7 @@ class Document:
 
 
 @dataclass(frozen=True, slots=True)
-class Chunk:
+class Chunk(Picklable):
     """A piece of a document, measured in tokens of the embedding model's tokenizer."""
 
     source: str
@@ -62,7 +64,7 @@ class Chunk:
 
 
 @dataclass(frozen=True, slots=True)
-class SparseVector:
+class SparseVector(Picklable):
     """Term ids and their weights; Qdrant applies IDF on top."""
 
     indices: tuple[int, ...]
@@ -77,7 +79,7 @@ class EmbeddedChunk:
 
 
 @dataclass(frozen=True, slots=True)
-class ManifestRecord:
+class ManifestRecord(Picklable):
     """Written last, after all of a document's chunks: the document counts as indexed from here."""
 
     source: str

@@ -332,3 +332,40 @@ async def test_a_server_dying_mid_call_raises_one_error_and_leaves_no_request_be
     assert "cannot reach the embedding server" in str(raised.value)
     assert not left_behind, left_behind
     assert in_flight == 0
+
+
+def test_a_response_is_decoded_whole_and_each_bad_vector_reported_alone() -> None:
+    """Base64 vectors of one size are decoded as one array; a response the fast path cannot
+    take (a broken string, mixed sizes, float lists) is decoded vector by vector, with the
+    same results and the same reasons."""
+    import base64
+
+    from ragindex.embedding.wire import WireFormat
+
+    def encoded(vector: list[float]) -> str:
+        return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode()
+
+    wire = WireFormat(model="m", dimension=2, send_dimensions=False, truncate=True, base64=True)
+    whole, refused = wire.decode_all([encoded([3, 4, 9]), encoded([0, 2, 1])])
+    assert refused == {} and np.allclose(whole, [[0.6, 0.8], [0.0, 1.0]])  # cut, renormalised
+    _, refused = wire.decode_all([encoded([3, 4]), encoded([np.nan, 1])])
+    assert list(refused) == [1] and "NaN" in refused[1]
+    vectors, refused = wire.decode_all([encoded([3, 4]), "not base64!", encoded([1, 0, 0])])
+    assert list(refused) == [1] and "undecodable" in refused[1]
+    assert np.allclose(vectors[[0, 2]], [[0.6, 0.8], [1.0, 0.0]]) and np.isnan(vectors[1]).all()
+    lists, refused = wire.decode_all([[3.0, 4.0], [0.0, 5.0]])
+    assert refused == {} and np.allclose(lists, [[0.6, 0.8], [0.0, 1.0]])
+    narrow = WireFormat(model="m", dimension=4, send_dimensions=False, truncate=True)
+    _, refused = narrow.decode_all([encoded([3, 4]), encoded([0, 1])])
+    assert set(refused) == {0, 1} and "2 dimensions, 4 expected" in refused[0]
+
+
+async def test_a_text_that_is_not_valid_unicode_fails_alone() -> None:
+    with StandIn(native_dimension=64) as server:
+        embedder = HttpEmbedder(urls=[server.url], model="Qwen/Qwen3-Embedding-0.6B", dimension=64)
+        try:
+            result = await embedder.embed_documents(["fine", "broken \udc80 text", "also fine"])
+        finally:
+            await embedder.aclose()
+    assert list(result.failed) == [1] and "not valid Unicode" in result.failed[1]
+    assert np.isfinite(result.vectors[[0, 2]]).all()

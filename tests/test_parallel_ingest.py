@@ -73,3 +73,30 @@ def test_processes_and_threads_give_the_same_index(tmp_path: Path) -> None:
             index.ingest([path])  # one file at a time: threads
         one_by_one = [(r.source, r.sha256, r.chunks) for r in index.documents()]
     assert in_processes == one_by_one and len(in_processes) == 80
+
+
+def test_what_crosses_between_processes_comes_back_whole(tmp_path: Path) -> None:
+    """Chunks, sparse vectors, records, files and points pickle by their fields in order
+    (`ragindex.picklable`): every field, optional ones set, must come back equal."""
+    import pickle
+
+    import numpy as np
+
+    from ragindex.store.points import Point, SparseValues
+    from ragindex.types import Chunk, ManifestRecord, SparseVector
+
+    big_folder(tmp_path / "one", 1)
+    discovery = Discovery(max_bytes=10**6, excludes=[], follow_symlinks=False, portable=False)
+    (candidate,) = [c for c in discovery.walk(tmp_path / "one") if isinstance(c, Candidate)]
+    values = [
+        candidate,
+        Chunk("/a.pdf", 2, "text", 5, 9, 1, 3, 4, page=7, heading="Intro", location="slide 2"),
+        SparseVector((1, 5), (0.5, 0.25)),
+        ManifestRecord("/a.pdf", "ab" * 32, 3, 1.5, 99, "document", "en", "pdf", "recipe"),
+    ]
+    for value in values:
+        assert pickle.loads(pickle.dumps(value)) == value
+    point = Point("id", {"k": [1, 2]}, np.arange(4, dtype=np.float32), SparseValues([3], [0.5]))
+    again = pickle.loads(pickle.dumps(point))
+    assert (again.id, again.payload, again.sparse) == (point.id, point.payload, point.sparse)
+    assert again.dense is not None and np.array_equal(again.dense, np.arange(4))

@@ -247,13 +247,14 @@ class HttpEmbedder:
                 failed[index] = reason
             self._metrics.failure(error.kind)
             return
-        for index, row in zip(batch.indices, rows, strict=True):
-            if isinstance(row, str):
-                failed[index] = row
-            else:
-                vectors[index] = row
+        matrix, refused = rows
+        vectors[batch.indices] = matrix
+        for row, reason in refused.items():
+            failed[batch.indices[row]] = reason
 
-    async def _send_with_retries(self, texts: list[str], tokens: int) -> list[FloatArray | str]:
+    async def _send_with_retries(
+        self, texts: list[str], tokens: int
+    ) -> tuple[FloatArray, dict[int, str]]:
         """Send until a replica answers (`sending.py`). When every replica is gone and stayed
         gone, every other document would fail the same way: the run stops there, clearly, with
         what was committed kept."""
@@ -270,7 +271,7 @@ class HttpEmbedder:
 
     async def _send_once(
         self, replica: Replica, texts: list[str], tokens: int
-    ) -> list[FloatArray | str]:
+    ) -> tuple[FloatArray, dict[int, str]]:
         async def post() -> list[object]:
             while True:
                 try:
@@ -280,4 +281,4 @@ class HttpEmbedder:
 
         embeddings, latency = await limited(replica.limiter, post, cost=tokens)
         self._metrics.request(latency, inputs=len(texts), tokens=tokens)
-        return [self._wire.decode(embedding) for embedding in embeddings]
+        return self._wire.decode_all(embeddings)

@@ -14,18 +14,20 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from ragindex.picklable import Picklable
+
 PointId = str  # a UUID in text form: Qdrant Edge refuses any other string
 Collection = Literal["chunks", "manifest"]
 
 
 @dataclass(frozen=True, slots=True)
-class SparseValues:
+class SparseValues(Picklable):
     indices: list[int]
     values: list[float]
 
 
 @dataclass(frozen=True, slots=True)
-class Point:
+class Point(Picklable):
     """A point to write. Chunk points carry both vectors; manifest points carry neither (the
     backend gives them its one-dimensional marker vector)."""
 
