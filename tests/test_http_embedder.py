@@ -369,3 +369,18 @@ async def test_a_text_that_is_not_valid_unicode_fails_alone() -> None:
             await embedder.aclose()
     assert list(result.failed) == [1] and "not valid Unicode" in result.failed[1]
     assert np.isfinite(result.vectors[[0, 2]]).all()
+
+
+async def test_a_nan_written_as_nan_in_a_float_list_answer_fails_only_its_vector() -> None:
+    """A Python server without base64 writes a NaN vector as `NaN`, which is not JSON: the
+    answer is still read, and only that vector is refused."""
+    with StandIn(native_dimension=64, base64_supported=False) as server:
+        embedder = HttpEmbedder(urls=[server.url], model="Qwen/Qwen3-Embedding-0.6B", dimension=64)
+        try:
+            await embedder.check()  # its test embedding is fine; the next answer is not
+            server.faults = Faults(nan=1.0)
+            result = await embedder.embed_documents(["first text", "second text"])
+        finally:
+            await embedder.aclose()
+    assert len(result.failed) == 1 and "NaN" in next(iter(result.failed.values()))
+    assert np.isfinite(result.vectors[1 - next(iter(result.failed))]).all()

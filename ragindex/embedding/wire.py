@@ -10,6 +10,7 @@ an unexpected status).
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -182,7 +183,7 @@ def raw_vector(embedding: Any) -> FloatArray | str:
 def parse(response: httpx.Response, expected: int) -> list[Any]:
     """The embeddings of an OpenAI-style list answer, checked to match the inputs one to one."""
     try:
-        data = orjson.loads(response.content)["data"]
+        data = _json(response.content)["data"]
         ordered = sorted(data, key=lambda item: item["index"])
         embeddings = [item["embedding"] for item in ordered]
     except (ValueError, KeyError, TypeError) as error:
@@ -192,6 +193,15 @@ def parse(response: httpx.Response, expected: int) -> list[Any]:
             "malformed", f"malformed response: {len(embeddings)} vectors for {expected} inputs"
         )
     return embeddings
+
+
+def _json(content: bytes) -> Any:
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        # Python servers may write a NaN vector as NaN, which is not JSON: read it anyway, so
+        # that the vector is refused alone (`decode`) instead of the whole answer
+        return json.loads(content)
 
 
 def retry_after(response: httpx.Response) -> float:
