@@ -15,7 +15,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ragindex.chunking import Chunker
 from ragindex.discovery import Candidate, Discovery
@@ -29,7 +29,7 @@ from ragindex.errors import (
     StoreError,
 )
 from ragindex.limits import IngestLimits
-from ragindex.plan import Plan, needs_preparing, plan_ingest
+from ragindex.plan import Plan, needs_preparing, plan_ingest, under
 from ragindex.preparing import PreparedFile, PrepareSpec, finish_loading
 from ragindex.progress import (
     ProgressCallback,
@@ -41,6 +41,8 @@ from ragindex.types import IngestReport, ManifestRecord
 from ragindex.walking import FolderWalk, Walk
 from ragindex.windows import PendingDocument
 from ragindex.workers import ReadingPool, needs_processes
+
+T = TypeVar("T")
 
 _QUEUE = 16  # documents handed between two stages; the real bound is chunks_in_flight
 
@@ -110,9 +112,9 @@ class IngestPipeline:
         checked = asyncio.Event()  # set once writing is allowed
         work = asyncio.ensure_future(self._until_stopped(walk, known, state, checked, stop))
         try:
-            plan = await self._checked_plan(walk, work, manifest, known, abandoned, prune, state)
-            if plan is not None:
-                checked.set()
+            plan = await self._checked_plan(
+                walk, work, manifest, known, abandoned, prune, state, checked
+            )
             finished = await work
             if finished and plan is not None and plan.remove:
                 await self.store.remove(plan.remove)
@@ -140,32 +142,45 @@ class IngestPipeline:
         abandoned: list[str],
         prune: bool,
         state: RunState,
+        checked: asyncio.Event,
     ) -> Plan | None:
-        """Once the walk is whole: the plan, checked against the index as it was, and a dead
-        run's leftovers removed. None when the stages ended first (stopped, or failed: their
-        outcome is the run's)."""
-        walked = asyncio.ensure_future(walk.result())
-        either: set[asyncio.Future[Any]] = {walked, work}
-        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-        if not walked.done() and (
-            work.cancelled() or work.exception() is not None or state.report.interrupted
-        ):
-            walk.cancel()
-            await asyncio.wait({walked})
+        """Let the stages write (`checked`) once the run can no longer be refused, and return
+        the plan of the whole walk, with a dead run's leftovers removed. None when the stages
+        ended first (stopped, or failed: their outcome is the run's).
+
+        A run is refused for a root that cannot be walked, known before any file is, or for
+        removing most of what a root holds, known only from the whole walk. When nothing is
+        indexed under the roots (a first ingest) or removal was asked for (`prune`), the second
+        cannot happen, and writing starts with the first files instead of after the walk."""
+        roots = await _unless_ended(walk.roots(), work, state, walk)
+        if roots is None:
             return None
-        # (stages that ended well, with nothing to write, may finish a moment before the walk)
-        found = await walked
+        early = all(root.problem is None for root in roots) and (
+            prune or not any(under(source, root.source) for source in manifest for root in roots)
+        )
+        if early:
+            await self._recover(abandoned, state)
+            checked.set()
+        found = await _unless_ended(walk.result(), work, state, walk)
+        if found is None:
+            return None
         plan = self._plan(found, manifest, prune)
-        _refuse_blocked(plan)  # before anything is written
+        _refuse_blocked(plan)  # before anything is written (an early run cannot be refused)
+        if not early:
+            await self._recover(abandoned, state)
         if abandoned:
-            state.report.recovered = await self.store.recover(abandoned)
             # the removals were checked above, against what the index held before recovery
             plan = self._plan(found, known, prune=True)
         state.report.skipped.update(found.skipped)
         state.report.unchanged += plan.unchanged
         state.report.kept = plan.kept
         state.counted()
+        checked.set()
         return plan
+
+    async def _recover(self, abandoned: list[str], state: RunState) -> None:
+        if abandoned:
+            state.report.recovered = await self.store.recover(abandoned)
 
     def _plan(self, walk: Walk, manifest: dict[str, ManifestRecord], prune: bool) -> Plan:
         return plan_ingest(
@@ -301,6 +316,25 @@ class IngestPipeline:
         except Exception as error:
             # a reader bug on one odd file must not end the run: it fails, loudly
             state.failed(source, f"unexpected error while reading: {type(error).__name__}: {error}")
+
+
+async def _unless_ended(
+    waited: Awaitable[T], work: asyncio.Future[bool], state: RunState, walk: FolderWalk
+) -> T | None:
+    """`waited`'s result, or None when the stages ended first with an error or a stop (the
+    walk is then cancelled: nothing will use it)."""
+    waiting = asyncio.ensure_future(waited)
+    either: set[asyncio.Future[Any]] = {waiting, work}
+    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+    if not waiting.done() and (
+        work.cancelled() or work.exception() is not None or state.report.interrupted
+    ):
+        walk.cancel()
+        waiting.cancel()
+        await asyncio.wait({waiting, asyncio.ensure_future(walk.result())})
+        return None
+    # (stages that ended well, with nothing to write, may finish a moment before the walk)
+    return await waiting
 
 
 def _refuse_blocked(plan: Plan) -> None:

@@ -13,6 +13,7 @@ import threading
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ragindex.discovery import Candidate, Discovery, Skipped, root_problem, root_source
 from ragindex.plan import RootScan
@@ -44,10 +45,21 @@ class FolderWalk:
         self._waiter: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Future[Walk] | None = None
+        self._scanned: asyncio.Future[list[RootScan]] | None = None
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._scanned = self._loop.create_future()
         self._task = asyncio.ensure_future(asyncio.to_thread(self._walk))
+
+    async def roots(self) -> list[RootScan]:
+        """The roots, each checked (whether it can be walked at all), before any file is."""
+        assert self._scanned is not None and self._task is not None, "start() first"
+        either: set[asyncio.Future[Any]] = {self._scanned, self._task}
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        if self._scanned.done():
+            return self._scanned.result()
+        return (await self._task).roots  # it failed or was cancelled before: its outcome
 
     def cancel(self) -> None:
         self._cancelled.set()
@@ -74,6 +86,10 @@ class FolderWalk:
                 return
             yield found
 
+    def _tell(self, future: asyncio.Future[list[RootScan]] | None, roots: list[RootScan]) -> None:
+        if future is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(_settle, future, roots)
+
     def _hand_on(self, found: Candidate | None) -> None:
         self._found.put(found)
         with self._lock:
@@ -84,11 +100,12 @@ class FolderWalk:
     def _walk(self) -> Walk:
         walk = Walk()
         try:
-            for root in self._roots:
-                scan = RootScan(
-                    str(root), root_source(root, self._discovery.portable), root_problem(root)
-                )
-                walk.roots.append(scan)
+            walk.roots = [
+                RootScan(str(root), root_source(root, self._discovery.portable), root_problem(root))
+                for root in self._roots
+            ]
+            self._tell(self._scanned, list(walk.roots))
+            for root, scan in zip(self._roots, walk.roots, strict=True):
                 if scan.problem is not None:
                     continue
                 for found in self._discovery.walk(root):
@@ -109,3 +126,8 @@ class FolderWalk:
 def _wake(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
+
+
+def _settle(future: asyncio.Future[list[RootScan]], roots: list[RootScan]) -> None:
+    if not future.done():
+        future.set_result(roots)

@@ -153,9 +153,11 @@ async def held_pipeline(
     return pipeline, store
 
 
-async def test_files_are_read_and_embedded_while_the_walk_goes_on_but_written_after_it(
+async def test_a_first_ingest_reads_embeds_and_writes_while_the_walk_goes_on(
     settings: Settings, tmp_path: Path
 ) -> None:
+    """Nothing is indexed under the folder yet, so nothing could be removed and the run cannot
+    be refused: files are written as they come, before the walk is over."""
     folder = tmp_path / "notes"
     folder.mkdir()
     for number in range(70):  # enough for reading processes, which start before the walk ends
@@ -164,8 +166,30 @@ async def test_files_are_read_and_embedded_while_the_walk_goes_on_but_written_af
         pipeline, store = await held_pipeline(index, settings)
         report = await pipeline.run([folder])
         assert pipeline.discovery.embedded_while_walking  # type: ignore[attr-defined]
-        assert store.early_writes == [] and store.writes > 0
+        assert store.early_writes  # written while the walk was still going on
         assert len(report.indexed) == 70 and (await index.stats())["documents"] == 70
+
+
+async def test_a_run_that_could_remove_documents_writes_only_after_the_whole_walk(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Documents are indexed under the folder: whether the run removes too many of them is
+    known only from the whole walk, so new files are read and embedded meanwhile, and written
+    after it."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for number in range(6):
+        (folder / f"n{number}.md").write_text(f"lantern harbour {number}\n", encoding="utf-8")
+    async with await AsyncIndex.open(settings) as index:
+        await index.ingest(folder)
+        for number in range(64):
+            (folder / f"new{number}.md").write_text(f"the tide {number}\n", encoding="utf-8")
+        pipeline, store = await held_pipeline(index, settings)
+        report = await pipeline.run([folder])
+        assert pipeline.discovery.embedded_while_walking  # type: ignore[attr-defined]
+        assert store.early_writes == [] and store.writes > 0
+        assert len(report.indexed) == 64 and report.unchanged == 6
+        assert (await index.stats())["documents"] == 70
 
 
 async def test_a_refused_run_writes_nothing_though_it_read_the_new_files(

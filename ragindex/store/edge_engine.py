@@ -27,8 +27,10 @@ import time
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import numpy as np
+import numpy.typing as npt
 import qdrant_edge as qe
 
 from ragindex.store import schema
@@ -49,7 +51,6 @@ from ragindex.store.points import (
     ScoredRecord,
     Upsert,
     WriteStep,
-    dense_list,
 )
 
 # a process that was just killed may still hold the folder's lock for a moment while it exits
@@ -259,10 +260,20 @@ def _point(point: Point, collection: Collection) -> qe.Point:
         return qe.Point(id=point.id, vector={schema.MARKER: [1.0]}, payload=point.payload)
     vector: dict[str, qe.NamedVector] = {}
     if point.dense is not None:
-        vector[schema.DENSE] = dense_list(point.dense)  # a list: ndarrays convert 2x slower
+        vector[schema.DENSE] = _dense_values(point.dense)
     if point.sparse is not None:
         vector[schema.SPARSE] = qe.SparseVector(point.sparse.indices, point.sparse.values)
     return qe.Point(id=point.id, vector=vector, payload=point.payload)
+
+
+def _dense_values(dense: npt.NDArray[np.float32] | list[float]) -> list[float]:
+    """What qdrant-edge reads fastest: a float32 array's memory, its items read in place.
+    Building a point from 2,560 dimensions took ~35 us so, ~55 us from a list made first
+    (`tolist()` makes a Python float per item), ~160 us from the array itself. (Its type
+    stubs say list; it reads any sequence of floats.)"""
+    if isinstance(dense, np.ndarray):
+        return cast(list[float], np.ascontiguousarray(dense, dtype=np.float32).data)
+    return dense
 
 
 def _dense_of(record: qe.Record) -> list[float] | None:

@@ -34,7 +34,8 @@ class Point(Picklable):
     id: PointId
     payload: dict[str, Any]
     # an ndarray as the pipeline made it: it crosses to the engine process as bytes, and each
-    # backend turns it into the list its client library reads fastest (`dense_list`)
+    # backend turns it into what its client library reads fastest (a list for qdrant-client:
+    # `dense_list`; the array's memory for Qdrant Edge)
     dense: npt.NDArray[np.float32] | list[float] | None = None
     sparse: SparseValues | None = None
 
