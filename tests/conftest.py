@@ -68,11 +68,11 @@ def index(settings: Settings) -> Iterator[Index]:
         yield opened
 
 
-def write_notes(folder: Path, count: int = 6) -> Path:
-    """`count` small Markdown notes in `folder` (created), `note0.md` …"""
+def write_notes(folder: Path, count: int = 6, name: str = "note") -> Path:
+    """`count` small Markdown notes in `folder` (created), `note0.md` … (`name`0.md …)"""
     folder.mkdir(parents=True, exist_ok=True)
     for number in range(count):
-        (folder / f"note{number}.md").write_text(
+        (folder / f"{name}{number}.md").write_text(
             f"# Note {number}\n\nA note about lanterns and harbours, number {number}.\n",
             encoding="utf-8",
         )

@@ -16,7 +16,7 @@ from typing import Any
 
 import psutil
 import pytest
-from conftest import write_mixed_corpus
+from conftest import write_mixed_corpus, write_notes
 from sglang_standin import StandIn
 
 from ragindex import AsyncIndex, PruneRequiredError, Settings
@@ -158,10 +158,7 @@ async def test_a_first_ingest_reads_embeds_and_writes_while_the_walk_goes_on(
 ) -> None:
     """Nothing is indexed under the folder yet, so nothing could be removed and the run cannot
     be refused: files are written as they come, before the walk is over."""
-    folder = tmp_path / "notes"
-    folder.mkdir()
-    for number in range(70):  # enough for reading processes, which start before the walk ends
-        (folder / f"n{number}.md").write_text(f"lantern harbour {number}\n", encoding="utf-8")
+    folder = write_notes(tmp_path / "notes", 70)  # enough for reading processes
     async with await AsyncIndex.open(settings) as index:
         pipeline, store = await held_pipeline(index, settings)
         report = await pipeline.run([folder])
@@ -176,14 +173,10 @@ async def test_a_run_that_could_remove_documents_writes_only_after_the_whole_wal
     """Documents are indexed under the folder: whether the run removes too many of them is
     known only from the whole walk, so new files are read and embedded meanwhile, and written
     after it."""
-    folder = tmp_path / "notes"
-    folder.mkdir()
-    for number in range(6):
-        (folder / f"n{number}.md").write_text(f"lantern harbour {number}\n", encoding="utf-8")
+    folder = write_notes(tmp_path / "notes", 6)
     async with await AsyncIndex.open(settings) as index:
         await index.ingest(folder)
-        for number in range(64):
-            (folder / f"new{number}.md").write_text(f"the tide {number}\n", encoding="utf-8")
+        write_notes(folder, 64, name="new")
         pipeline, store = await held_pipeline(index, settings)
         report = await pipeline.run([folder])
         assert pipeline.discovery.embedded_while_walking  # type: ignore[attr-defined]
@@ -198,23 +191,19 @@ async def test_a_refused_run_writes_nothing_though_it_read_the_new_files(
     """An emptied folder with new files: they are read and embedded while the walk goes on,
     the plan then refuses the run (all of what was indexed would go), and the index is as it
     was: nothing removed, no new file written."""
-    folder = tmp_path / "notes"
-    folder.mkdir()
-    for number in range(6):
-        (folder / f"n{number}.md").write_text(f"lantern harbour {number}\n", encoding="utf-8")
+    folder = write_notes(tmp_path / "notes", 6)
     async with await AsyncIndex.open(settings) as index:
         await index.ingest(folder)
         for file in folder.iterdir():
             file.unlink()
-        for number in range(64):  # new files, enough to be read while the walk goes on
-            (folder / f"new{number}.md").write_text(f"the tide {number}\n", encoding="utf-8")
+        write_notes(folder, 64, name="new")  # enough to be read while the walk goes on
         pipeline, store = await held_pipeline(index, settings)
         with pytest.raises(PruneRequiredError, match="6 of the 6 documents"):
             await pipeline.run([folder])
         assert pipeline.discovery.embedded_while_walking  # type: ignore[attr-defined]
         assert store.writes == 0
         indexed = {record.source for record in await index.documents()}
-        assert indexed == {(folder / f"n{number}.md").as_posix() for number in range(6)}
+        assert indexed == {(folder / f"note{number}.md").as_posix() for number in range(6)}
 
 
 def test_a_lost_server_ends_the_run_with_one_error_saying_how_far_it_got(
