@@ -9,15 +9,30 @@ result at a fraction of the cost.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 
 class Picklable:
-    """Base of a `@dataclass(frozen=True, slots=True)` whose fields are all `__init__`
-    arguments: it pickles as a call of the class with its fields' values."""
+    """Base of a `@dataclass(frozen=True, slots=True)` whose fields are all positional
+    `__init__` arguments: it pickles as a call of the class with its fields' values."""
 
     __slots__ = ()
 
     def __reduce__(self) -> tuple[type[Any], tuple[Any, ...]]:
-        names: tuple[str, ...] = type(self).__slots__  # the dataclass's, its fields in order
-        return type(self), tuple(getattr(self, name) for name in names)
+        cls: type[Any] = type(self)
+        return cls, tuple(getattr(self, name) for name in _init_fields(cls))
+
+
+_FIELDS: dict[type[Any], tuple[str, ...]] = {}
+
+
+def _init_fields(cls: type[Any]) -> tuple[str, ...]:
+    """All the dataclass's fields, inherited ones first, as `__init__` takes them."""
+    names = _FIELDS.get(cls)
+    if names is None:
+        fields = dataclasses.fields(cls)
+        if any(not field.init or field.kw_only for field in fields):
+            raise TypeError(f"{cls.__name__} has fields __init__ does not take in order")
+        names = _FIELDS[cls] = tuple(field.name for field in fields)
+    return names

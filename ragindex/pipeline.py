@@ -108,6 +108,7 @@ class IngestPipeline:
             self.progress,
             chunks_bound=self.limits.chunks_in_flight,
             windows_bound=self.limits.windows_in_flight,
+            counting=True,
         )
         checked = asyncio.Event()  # set once writing is allowed
         work = asyncio.ensure_future(self._until_stopped(walk, known, state, checked, stop))
@@ -119,7 +120,7 @@ class IngestPipeline:
             if finished and plan is not None and plan.remove:
                 await self.store.remove(plan.remove)
                 report.removed.extend(plan.remove)
-        except BaseException:
+        except BaseException as error:
             walk.cancel()
             work.cancel()
             await asyncio.wait({work, asyncio.ensure_future(walk.result())})
@@ -127,6 +128,9 @@ class IngestPipeline:
                 # the run's own error is the one to report; a flush failing after it adds nothing
                 with contextlib.suppress(RagindexError):
                     await self.store.finish_ingest(report.chunks)
+            if isinstance(error, Exception) and not isinstance(error, RagindexError):
+                # the walk's own failure, possibly after writes began: one error, with the report
+                raise _aborted(error, report) from error
             raise
         await self.store.finish_ingest(report.chunks)
         state.record_peaks()
@@ -154,6 +158,7 @@ class IngestPipeline:
         cannot happen, and writing starts with the first files instead of after the walk."""
         roots = await _unless_ended(walk.roots(), work, state, walk)
         if roots is None:
+            await self._note_partial(walk, known, state)
             return None
         early = all(root.problem is None for root in roots) and (
             prune or not any(under(source, root.source) for source in manifest for root in roots)
@@ -163,6 +168,7 @@ class IngestPipeline:
             checked.set()
         found = await _unless_ended(walk.result(), work, state, walk)
         if found is None:
+            await self._note_partial(walk, known, state)
             return None
         plan = self._plan(found, manifest, prune)
         _refuse_blocked(plan)  # before anything is written (an early run cannot be refused)
@@ -174,9 +180,20 @@ class IngestPipeline:
         state.report.skipped.update(found.skipped)
         state.report.unchanged += plan.unchanged
         state.report.kept = plan.kept
-        state.counted()
+        state.counted(len(plan.prepare))
         checked.set()
         return plan
+
+    async def _note_partial(
+        self, walk: FolderWalk, known: dict[str, ManifestRecord], state: RunState
+    ) -> None:
+        """A run that stopped before its walk ended reports what the walk saw until then."""
+        seen = await walk.result()
+        state.report.skipped.update(seen.skipped)
+        state.report.unchanged += sum(
+            not needs_preparing(candidate, known.get(candidate.source), self.spec.recipe)
+            for candidate in seen.found
+        )
 
     async def _recover(self, abandoned: list[str], state: RunState) -> None:
         if abandoned:

@@ -75,10 +75,11 @@ class RunState:
         *,
         chunks_bound: int,
         windows_bound: int,
+        counting: bool = False,
     ) -> None:
         self.report = report
         self.files_total = files_total
-        self.counting = False
+        self.counting = counting  # the walk goes on: files_total is a running count
         self.files_done = 0
         self.started = started
         self._progress = progress or (lambda _snapshot: None)
@@ -87,12 +88,13 @@ class RunState:
 
     def found(self) -> None:
         """One more file to prepare, found by a walk still under way."""
-        self.files_total += 1
-        self.counting = True
+        if self.counting:
+            self.files_total += 1
 
-    def counted(self) -> None:
-        """The walk is over: `files_total` is final."""
-        self.counting = False
+    def counted(self, files_total: int) -> None:
+        """The walk is over: the files to prepare are `files_total`, and that is said."""
+        self.files_total, self.counting = files_total, False
+        self._tell()
 
     def skipped(self, source: str, reason: str) -> None:
         self.report.skipped[source] = reason
@@ -116,6 +118,9 @@ class RunState:
 
     def file_done(self, source: str) -> None:
         self.files_done += 1
+        self._tell(source)
+
+    def _tell(self, source: str = "") -> None:
         self._progress(
             Progress(
                 files_total=self.files_total,

@@ -59,14 +59,16 @@ class FolderWalk:
         await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         if self._scanned.done():
             return self._scanned.result()
-        return (await self._task).roots  # it failed or was cancelled before: its outcome
+        return (await self.result()).roots  # it failed or was cancelled before: its outcome
 
     def cancel(self) -> None:
         self._cancelled.set()
 
     async def result(self) -> Walk:
+        """The whole walk (what it saw until then, once cancelled). A caller cancelled while
+        it waits leaves the walk's thread running to its end, which `cancel()` hastens."""
         assert self._task is not None, "start() first"
-        return await self._task
+        return await asyncio.shield(self._task)
 
     async def candidates(self) -> AsyncIterator[Candidate]:
         """Every file found, in the walk's order; ends when the walk does (or fails: its

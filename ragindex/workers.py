@@ -182,10 +182,10 @@ def _close_inherited(folder: str) -> None:
 def _start_method() -> multiprocessing.context.BaseContext:
     """fork on Linux: spawn and forkserver re-run the user's main script in every worker, so a
     script without an `if __name__ == "__main__":` guard (the README's, a notebook's) would make
-    every worker fail. The parent's other threads (event loop, store engine) hold locks that
-    fork copies, but a worker only ever runs the reader and chunker code, which takes none of
-    them. Elsewhere (macOS, Windows) fork is unsafe or missing: spawn, and scripts need the
-    guard."""
+    every worker fail. The parent's other threads (event loop, the store engine's line, the
+    folder walk, still going when the first workers start) hold locks that fork copies, but a
+    worker only ever runs the reader and chunker code, which takes none of them. Elsewhere
+    (macOS, Windows) fork is unsafe or missing: spawn, and scripts need the guard."""
     if sys.platform.startswith("linux"):
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")

@@ -5,12 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 from ragindex import Index, Settings
 from ragindex.chunking import ChunkingPolicy
 from ragindex.discovery import Candidate, Discovery
 from ragindex.preparing import PrepareSpec
+from ragindex.types import SparseVector
 from ragindex.workers import ReadingPool
 
 
@@ -75,6 +77,13 @@ def test_processes_and_threads_give_the_same_index(tmp_path: Path) -> None:
     assert in_processes == one_by_one and len(in_processes) == 80
 
 
+@dataclass(frozen=True, slots=True)
+class Wider(SparseVector):
+    """A subclass: its own fields come after the inherited ones, and must come back there."""
+
+    weight: float = 1.0
+
+
 def test_what_crosses_between_processes_comes_back_whole(tmp_path: Path) -> None:
     """Chunks, sparse vectors, records, files and points pickle by their fields in order
     (`ragindex.picklable`): every field, optional ones set, must come back equal."""
@@ -83,7 +92,7 @@ def test_what_crosses_between_processes_comes_back_whole(tmp_path: Path) -> None
     import numpy as np
 
     from ragindex.store.points import Point, SparseValues
-    from ragindex.types import Chunk, ManifestRecord, SparseVector
+    from ragindex.types import Chunk, ManifestRecord
 
     big_folder(tmp_path / "one", 1)
     discovery = Discovery(max_bytes=10**6, excludes=[], follow_symlinks=False, portable=False)
@@ -96,6 +105,8 @@ def test_what_crosses_between_processes_comes_back_whole(tmp_path: Path) -> None
     ]
     for value in values:
         assert pickle.loads(pickle.dumps(value)) == value
+
+    assert pickle.loads(pickle.dumps(Wider((1,), (0.5,), 2.0))) == Wider((1,), (0.5,), 2.0)
     point = Point("id", {"k": [1, 2]}, np.arange(4, dtype=np.float32), SparseValues([3], [0.5]))
     again = pickle.loads(pickle.dumps(point))
     assert (again.id, again.payload, again.sparse) == (point.id, point.payload, point.sparse)

@@ -24,6 +24,7 @@ from ragindex.discovery import Candidate, Discovery, Skipped
 from ragindex.factory import make_chunker
 from ragindex.limits import IngestLimits
 from ragindex.pipeline import IngestPipeline
+from ragindex.progress import Progress
 from ragindex.store.base import DocumentChunks
 from ragindex.store.documents import DocumentStore
 
@@ -103,7 +104,7 @@ class HeldWalk(Discovery):
         while not self.embedded() and time.monotonic() < deadline:
             time.sleep(0.01)
         self.embedded_while_walking = bool(self.embedded())
-        self.written_while_walking.wait(1.0)  # set only by a write that should have waited
+        self.written_while_walking.wait(1.0)  # set only by a commit that should have waited
         self.over = True
 
 
@@ -122,7 +123,6 @@ class WatchedStore:
         self.writes += 1
         if not self.walk.over:
             self.early_writes.append(call)
-            self.walk.written_while_walking.set()
 
     async def upsert(self, documents: Sequence[DocumentChunks]) -> None:
         self._noted("upsert")
@@ -131,6 +131,8 @@ class WatchedStore:
     async def commit(self, records: Sequence[Any]) -> None:
         self._noted("commit")
         await self.inner.commit(records)
+        # the walk may end now: these documents are reported done before the loop hears of it
+        self.walk.written_while_walking.set()
 
     async def remove(self, sources: Sequence[str]) -> None:
         self._noted("remove")
@@ -161,10 +163,17 @@ async def test_a_first_ingest_reads_embeds_and_writes_while_the_walk_goes_on(
     folder = write_notes(tmp_path / "notes", 70)  # enough for reading processes
     async with await AsyncIndex.open(settings) as index:
         pipeline, store = await held_pipeline(index, settings)
+        snapshots: list[Progress] = []
+        pipeline.progress = snapshots.append
         report = await pipeline.run([folder])
         assert pipeline.discovery.embedded_while_walking  # type: ignore[attr-defined]
         assert store.early_writes  # written while the walk was still going on
         assert len(report.indexed) == 70 and (await index.stats())["documents"] == 70
+    # files were done while the total was still being counted; once counted, it is exact
+    assert any(snapshot.counting for snapshot in snapshots)
+    counted = [snapshot for snapshot in snapshots if not snapshot.counting]
+    assert counted and all(snapshot.files_total == 70 for snapshot in counted)
+    assert snapshots[-1].files_done == 70 and not snapshots[-1].counting
 
 
 async def test_a_run_that_could_remove_documents_writes_only_after_the_whole_walk(

@@ -136,8 +136,9 @@ class WireFormat:
             return failed_rows(len(embeddings), self.dimension), dict.fromkeys(
                 range(len(embeddings)), reason
             )
-        vectors = l2_normalise(matrix[:, : self.dimension])
         finite = np.isfinite(matrix).all(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):  # the rows refused just below
+            vectors = l2_normalise(matrix[:, : self.dimension])
         if finite.all():
             return vectors, {}
         vectors[~finite] = np.nan
