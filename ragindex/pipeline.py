@@ -83,8 +83,8 @@ class IngestPipeline:
 
         `ready`: what must succeed before the index is touched (checking the embedding
         server, opening the store); the folders are walked meanwhile. Files are read and
-        embedded as the walk finds them, but nothing is written before the whole walk is
-        planned and checked (`_refuse_blocked`) and a dead run's leftovers are cleaned up."""
+        embedded as the walk finds them; writing starts once the run can no longer be refused
+        (`_checked_plan`), and a dead run's leftovers are cleaned up before it."""
         started = time.perf_counter()
         walk = FolderWalk(self.discovery, roots)
         walk.start()
@@ -295,10 +295,7 @@ class IngestPipeline:
 
         try:
             async with asyncio.TaskGroup() as group:
-                for candidate in first:
-                    await readers.acquire()
-                    group.create_task(prepare(candidate))
-                async for candidate in candidates:
+                async for candidate in _after(first, candidates):
                     await readers.acquire()
                     group.create_task(prepare(candidate))
         finally:
@@ -333,6 +330,13 @@ class IngestPipeline:
         except Exception as error:
             # a reader bug on one odd file must not end the run: it fails, loudly
             state.failed(source, f"unexpected error while reading: {type(error).__name__}: {error}")
+
+
+async def _after(first: list[T], rest: AsyncIterator[T]) -> AsyncIterator[T]:
+    for item in first:
+        yield item
+    async for item in rest:
+        yield item
 
 
 async def _unless_ended(
