@@ -88,9 +88,9 @@ class FolderWalk:
                 return
             yield found
 
-    def _tell(self, future: asyncio.Future[list[RootScan]] | None, roots: list[RootScan]) -> None:
-        if future is not None and self._loop is not None:
-            self._loop.call_soon_threadsafe(_settle, future, roots)
+    def _tell_roots(self, roots: list[RootScan]) -> None:
+        if self._scanned is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(_settle, self._scanned, roots)
 
     def _hand_on(self, found: Candidate | None) -> None:
         self._found.put(found)
@@ -106,7 +106,7 @@ class FolderWalk:
                 RootScan(str(root), root_source(root, self._discovery.portable), root_problem(root))
                 for root in self._roots
             ]
-            self._tell(self._scanned, list(walk.roots))
+            self._tell_roots(list(walk.roots))
             for root, scan in zip(self._roots, walk.roots, strict=True):
                 if scan.problem is not None:
                     continue
